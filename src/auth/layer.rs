@@ -1,0 +1,420 @@
+use std::fmt;
+use std::marker::PhantomData;
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::HeaderName;
+use serde::de::DeserializeOwned;
+use tower_layer::Layer;
+
+use super::JwtAuth;
+use super::future::Resume;
+use crate::claims::VerifiedHeader;
+#[cfg(feature = "tracing")]
+use crate::error::InvalidToken;
+use crate::error::{AuthError, ConfigError};
+use crate::key::{Key, KeySet};
+use crate::provider::{KeyLookup, KeyProvider, StaticKeys};
+use crate::response::{DefaultErrorHandler, ErrorHandler};
+use crate::source::{Bearer, HeaderSource, QuerySource, RequestHead, Sources, TokenSource};
+use crate::verify::{Parsed, Policy, TypPolicy, Verifier};
+use bytes::Bytes;
+use http::Response;
+
+type ClaimsCheck<C> = Box<dyn Fn(&C) -> bool + Send + Sync>;
+
+/// A [`Layer`] that verifies a JWT on every request and inserts its claims (`C`) and
+/// [`VerifiedHeader`] into the request extensions. Refused requests never reach the inner service.
+///
+/// Built with [`JwtAuthLayer::builder`]; cheap to clone (one `Arc`).
+pub struct JwtAuthLayer<C, P = StaticKeys, H = DefaultErrorHandler> {
+    shared: Arc<Shared<C, P, H>>,
+}
+
+impl<C, P, H> Clone for JwtAuthLayer<C, P, H> {
+    fn clone(&self) -> Self {
+        Self {
+            shared: Arc::clone(&self.shared),
+        }
+    }
+}
+
+impl<C, P: fmt::Debug, H: fmt::Debug> fmt::Debug for JwtAuthLayer<C, P, H> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JwtAuthLayer")
+            .field("provider", &self.shared.provider)
+            .field("handler", &self.shared.handler)
+            .field("optional", &self.shared.optional)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<C> JwtAuthLayer<C> {
+    /// Starts the configuration: add keys (or a [`KeyProvider`]), then the claims you expect.
+    pub fn builder() -> JwtAuthBuilder<C> {
+        JwtAuthBuilder {
+            provider: StaticKeys::default(),
+            handler: DefaultErrorHandler::default(),
+            policy: Policy::default(),
+            sources: vec![Box::new(Bearer)],
+            optional: false,
+            check: None,
+            error: None,
+            _claims: PhantomData,
+        }
+    }
+}
+
+impl<S, C, P, H> Layer<S> for JwtAuthLayer<C, P, H> {
+    type Service = JwtAuth<S, C, P, H>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        JwtAuth::new(inner, Arc::clone(&self.shared))
+    }
+}
+
+/// Configuration of a [`JwtAuthLayer`]; every mistake is reported by [`JwtAuthBuilder::build`].
+#[must_use = "call .build() to get the layer"]
+pub struct JwtAuthBuilder<C, P = StaticKeys, H = DefaultErrorHandler> {
+    provider: P,
+    handler: H,
+    policy: Policy,
+    sources: Vec<Box<dyn TokenSource>>,
+    optional: bool,
+    check: Option<ClaimsCheck<C>>,
+    error: Option<ConfigError>,
+    _claims: PhantomData<fn() -> C>,
+}
+
+impl<C, H> JwtAuthBuilder<C, StaticKeys, H> {
+    /// Adds a verification key. Several keys need distinct `kid`s, and tokens must then name theirs.
+    pub fn key(mut self, key: Key) -> Self {
+        self.provider.push(key);
+        self
+    }
+
+    /// Adds several keys.
+    pub fn keys(mut self, keys: impl IntoIterator<Item = Key>) -> Self {
+        for key in keys {
+            self.provider.push(key);
+        }
+        self
+    }
+
+    /// Adds the usable keys of a JWK set.
+    pub fn key_set(self, set: KeySet) -> Self {
+        self.keys(set.into_keys())
+    }
+}
+
+impl<C, P> JwtAuthBuilder<C, P, DefaultErrorHandler> {
+    /// The realm named in `WWW-Authenticate` challenges (default `api`).
+    pub fn realm(mut self, realm: impl Into<String>) -> Self {
+        match DefaultErrorHandler::new(realm) {
+            Ok(handler) => self.handler = handler,
+            Err(e) => self.fail(e),
+        }
+        self
+    }
+}
+
+impl<C, P, H> JwtAuthBuilder<C, P, H> {
+    /// Uses another key provider (e.g. a remote JWK set) instead of static keys.
+    pub fn provider<P2: KeyProvider>(self, provider: P2) -> JwtAuthBuilder<C, P2, H> {
+        JwtAuthBuilder {
+            provider,
+            handler: self.handler,
+            policy: self.policy,
+            sources: self.sources,
+            optional: self.optional,
+            check: self.check,
+            error: self.error,
+            _claims: PhantomData,
+        }
+    }
+
+    /// Renders refusals with your own handler.
+    pub fn error_handler<H2: ErrorHandler>(self, handler: H2) -> JwtAuthBuilder<C, P, H2> {
+        JwtAuthBuilder {
+            provider: self.provider,
+            handler,
+            policy: self.policy,
+            sources: self.sources,
+            optional: self.optional,
+            check: self.check,
+            error: self.error,
+            _claims: PhantomData,
+        }
+    }
+
+    /// Requires `iss` to be exactly this string (no normalisation, never an array).
+    pub fn issuer(mut self, issuer: impl Into<String>) -> Self {
+        let issuer = issuer.into();
+        if issuer.is_empty() {
+            self.fail(ConfigError::InvalidOption("the issuer is empty".into()));
+        }
+        self.policy.issuer = Some(issuer.into());
+        self
+    }
+
+    /// Requires `aud` to name this audience (call again to accept any of several).
+    pub fn audience(mut self, audience: impl Into<String>) -> Self {
+        let audience = audience.into();
+        if audience.is_empty() {
+            self.fail(ConfigError::InvalidOption("the audience is empty".into()));
+        }
+        let mut audiences = std::mem::take(&mut self.policy.audiences).into_vec();
+        audiences.push(audience.into());
+        self.policy.audiences = audiences.into();
+        self
+    }
+
+    /// Clock skew tolerated on `exp`, `nbf` and `iat` (default 30 s; at most 5 minutes).
+    pub fn leeway(mut self, leeway: Duration) -> Self {
+        if leeway > Duration::from_secs(300) {
+            self.fail(ConfigError::InvalidOption(
+                "a leeway over 5 minutes defeats expiry".into(),
+            ));
+        }
+        self.policy.leeway = leeway.as_secs();
+        self
+    }
+
+    /// Refuses tokens whose `exp` is further than this from their `iat` (or from now, without `iat`).
+    pub fn max_lifetime(mut self, lifetime: Duration) -> Self {
+        self.policy.max_lifetime = Some(lifetime.as_secs());
+        self
+    }
+
+    /// Requires this `typ` (e.g. `at+jwt` for RFC 9068 access tokens), compared as a media type. Without
+    /// it, `typ` may be absent, `JWT` or `at+jwt`, and anything else is refused.
+    pub fn required_typ(mut self, typ: impl Into<String>) -> Self {
+        self.policy.typ = TypPolicy::Required(typ.into().into());
+        self
+    }
+
+    /// Whether `sub` must be a non-empty string (default `true`: the layer exists to say who the user is).
+    pub fn require_sub(mut self, required: bool) -> Self {
+        self.policy.require_sub = required;
+        self
+    }
+
+    /// Also requires one of the optional registered claims: `nbf`, `iat` or `jti`.
+    pub fn require_claim(mut self, claim: &str) -> Self {
+        match claim {
+            "nbf" => self.policy.require_nbf = true,
+            "iat" => self.policy.require_iat = true,
+            "jti" => self.policy.require_jti = true,
+            "exp" | "sub" => {}
+            other => self.fail(ConfigError::InvalidOption(format!(
+                "require_claim takes nbf, iat or jti, not {other:?} (use issuer()/audience() for iss/aud)"
+            ))),
+        }
+        self
+    }
+
+    /// Accepts tokens without `exp` and ignores `exp` when present. Only for verifying fixed test vectors:
+    /// a token that never expires is a credential that can never be withdrawn.
+    pub fn dangerous_skip_expiry(mut self) -> Self {
+        self.policy.check_exp = false;
+        self
+    }
+
+    /// Tokens longer than this are refused before any decoding (default 8 KiB).
+    pub fn max_token_len(mut self, len: usize) -> Self {
+        self.policy.max_token_len = len;
+        self
+    }
+
+    /// A check on the verified claims; `false` answers `403 insufficient_scope`.
+    pub fn check_claims(mut self, check: impl Fn(&C) -> bool + Send + Sync + 'static) -> Self {
+        self.check = Some(Box::new(check));
+        self
+    }
+
+    /// Lets requests without a token through, without claims (an invalid token is still refused).
+    pub fn optional(mut self) -> Self {
+        self.optional = true;
+        self
+    }
+
+    /// Also reads the token from this cookie (or its chunks `name.0`, `name.1`, …).
+    #[cfg(feature = "cookie")]
+    pub fn cookie(self, name: impl Into<String>) -> Self {
+        self.source(crate::source::CookieSource::new(name))
+    }
+
+    /// Also reads the bare token from this header.
+    pub fn header(self, name: HeaderName) -> Self {
+        self.source(HeaderSource::new(name))
+    }
+
+    /// Also reads the token from this query parameter (off by default: URLs leak into logs).
+    pub fn query(self, name: impl Into<String>) -> Self {
+        self.source(QuerySource::new(name))
+    }
+
+    /// Also reads the token with a source of your own.
+    pub fn source(mut self, source: impl TokenSource) -> Self {
+        self.sources.push(Box::new(source));
+        self
+    }
+
+    /// Replaces all sources, in this order (the default is `Authorization: Bearer` alone).
+    pub fn token_sources(mut self, sources: Vec<Box<dyn TokenSource>>) -> Self {
+        self.sources = sources;
+        self
+    }
+
+    fn fail(&mut self, error: ConfigError) {
+        self.error.get_or_insert(error);
+    }
+}
+
+impl<C, P, H> JwtAuthBuilder<C, P, H>
+where
+    C: DeserializeOwned + Clone + Send + Sync + 'static,
+    P: KeyProvider,
+    H: ErrorHandler,
+{
+    /// The layer, or the first configuration error.
+    pub fn build(self) -> Result<JwtAuthLayer<C, P, H>, ConfigError> {
+        if let Some(error) = self.error {
+            return Err(error);
+        }
+        self.provider.check()?;
+        let sources = Sources::new(self.sources);
+        if sources.is_empty() {
+            return Err(ConfigError::InvalidOption("no token source".into()));
+        }
+        Ok(JwtAuthLayer {
+            shared: Arc::new(Shared {
+                provider: self.provider,
+                verifier: Verifier::new(self.policy)?,
+                sources,
+                handler: self.handler,
+                optional: self.optional,
+                check: self.check,
+            }),
+        })
+    }
+}
+
+/// Everything the services of one layer share.
+pub(crate) struct Shared<C, P, H> {
+    provider: P,
+    verifier: Verifier,
+    sources: Sources,
+    pub(crate) handler: H,
+    optional: bool,
+    check: Option<ClaimsCheck<C>>,
+}
+
+/// What a verified token adds to the request.
+pub(crate) struct VerifiedParts<C> {
+    claims: C,
+    header: VerifiedHeader,
+}
+
+impl<C: Clone + Send + Sync + 'static> VerifiedParts<C> {
+    pub(crate) fn insert_into(self, extensions: &mut http::Extensions) {
+        extensions.insert(self.claims);
+        extensions.insert(self.header);
+    }
+}
+
+/// What to do with a request.
+pub(crate) enum Outcome<C, F> {
+    Verified(VerifiedParts<C>),
+    Anonymous,
+    Refused(AuthError),
+    /// The key needs I/O: the future, and the token to verify once it resolves.
+    Pending(F, Box<str>),
+}
+
+impl<C, P, H> Shared<C, P, H>
+where
+    C: DeserializeOwned + Send + Sync + 'static,
+    P: KeyProvider,
+    H: ErrorHandler,
+{
+    pub(crate) fn authenticate(&self, request: &RequestHead<'_>) -> Outcome<C, P::Future> {
+        let token = match self.sources.extract(request) {
+            Ok(Some(token)) => token,
+            Ok(None) if self.optional => return Outcome::Anonymous,
+            Ok(None) => return self.refuse(AuthError::MissingToken, None),
+            Err(reason) => return self.refuse(AuthError::InvalidRequest(reason), None),
+        };
+        let parsed = match self.verifier.parse(&token) {
+            Ok(parsed) => parsed,
+            Err(reason) => return self.refuse(reason.into(), None),
+        };
+        let header = parsed.header();
+        let verified = match self.provider.lookup(&header) {
+            KeyLookup::Found(key) => self.verify(&parsed, key),
+            KeyLookup::Shared(key) => self.verify(&parsed, &key),
+            KeyLookup::Refused(error) => Err(error),
+            KeyLookup::Pending(future) => return Outcome::Pending(future, token.into()),
+        };
+        match verified {
+            Ok(parts) => Outcome::Verified(parts),
+            Err(error) => self.refuse(error, header.kid()),
+        }
+    }
+
+    fn verify(&self, parsed: &Parsed<'_>, key: &Key) -> Result<VerifiedParts<C>, AuthError> {
+        let (claims, header) = self.verifier.verify::<C>(parsed, key)?;
+        match &self.check {
+            Some(check) if !check(&claims) => Err(AuthError::InsufficientScope),
+            _ => Ok(VerifiedParts { claims, header }),
+        }
+    }
+
+    fn refuse<F>(&self, error: AuthError, kid: Option<&str>) -> Outcome<C, F> {
+        log_refusal(&error, kid);
+        Outcome::Refused(error)
+    }
+}
+
+impl<C, P, H> Resume<C> for Shared<C, P, H>
+where
+    C: DeserializeOwned + Send + Sync + 'static,
+    P: KeyProvider,
+    H: ErrorHandler,
+{
+    fn resume(
+        &self,
+        token: &str,
+        key: Result<Arc<Key>, AuthError>,
+        request: &RequestHead<'_>,
+    ) -> Result<VerifiedParts<C>, Response<Bytes>> {
+        let result = self
+            .verifier
+            .parse(token)
+            .map_err(AuthError::from)
+            .and_then(|parsed| {
+                key.and_then(|key| self.verify(&parsed, &key))
+                    .inspect_err(|error| {
+                        log_refusal(error, parsed.header().kid());
+                    })
+            });
+        result.map_err(|error| self.handler.render(&error, request))
+    }
+}
+
+#[cfg_attr(not(feature = "tracing"), allow(unused_variables))]
+fn log_refusal(error: &AuthError, kid: Option<&str>) {
+    // The kid is attacker-controlled: Debug-escaped and length-capped by the parser; never the token.
+    #[cfg(feature = "tracing")]
+    tracing::debug!(status = error.status().as_u16(), reason = %error, detail = ?detail(error), kid = ?kid, "JWT refused");
+}
+
+#[cfg(feature = "tracing")]
+fn detail(error: &AuthError) -> Option<&'static str> {
+    match error {
+        AuthError::InvalidToken(
+            InvalidToken::MissingClaim(claim) | InvalidToken::InvalidClaim(claim),
+        ) => Some(claim),
+        _ => None,
+    }
+}

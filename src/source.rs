@@ -1,0 +1,371 @@
+//! Where the token is read from.
+//!
+//! The layer asks every configured source, in order. A source that finds a malformed field answers
+//! `400 invalid_request`; two sources that both find a token do too (RFC 6750 §2: one method per request).
+//!
+//! ```
+//! use http::{HeaderMap, Method, Uri};
+//! use tower_jwt_auth::source::{Bearer, Extracted, RequestHead, TokenSource};
+//!
+//! let mut headers = HeaderMap::new();
+//! headers.insert("authorization", "bearer   eyJhbGciOi.eyJzdWIiOi.c2ln  ".parse().unwrap());
+//! let (method, uri) = (Method::GET, Uri::from_static("/me"));
+//! let head = RequestHead::new(&method, &uri, &headers);
+//! assert_eq!(Bearer.extract(&head), Extracted::Found("eyJhbGciOi.eyJzdWIiOi.c2ln".into()));
+//! ```
+
+use std::borrow::Cow;
+use std::fmt;
+
+use http::header::{AUTHORIZATION, HeaderName};
+use http::{HeaderMap, Method, Uri};
+
+use crate::error::InvalidRequest;
+
+/// The parts of a request a [`TokenSource`] or an [`ErrorHandler`](crate::ErrorHandler) may look at.
+#[derive(Debug, Clone, Copy)]
+pub struct RequestHead<'a> {
+    /// The request method.
+    pub method: &'a Method,
+    /// The request target.
+    pub uri: &'a Uri,
+    /// The request header fields.
+    pub headers: &'a HeaderMap,
+}
+
+impl<'a> RequestHead<'a> {
+    /// A view of a request's method, target and headers.
+    pub fn new(method: &'a Method, uri: &'a Uri, headers: &'a HeaderMap) -> Self {
+        Self {
+            method,
+            uri,
+            headers,
+        }
+    }
+
+    /// A view of `request`.
+    pub fn of<B>(request: &'a http::Request<B>) -> Self {
+        Self::new(request.method(), request.uri(), request.headers())
+    }
+}
+
+/// What a source found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Extracted<'a> {
+    /// Nothing for this source.
+    Absent,
+    /// A token (not yet checked in any way beyond the field's own syntax).
+    Found(Cow<'a, str>),
+    /// The field is there but malformed: the request is refused with `400 invalid_request`.
+    Invalid(InvalidRequest),
+}
+
+/// A place a token can be carried: implement it for custom transports.
+pub trait TokenSource: Send + Sync + 'static {
+    /// Looks for a token in the request.
+    fn extract<'a>(&self, request: &RequestHead<'a>) -> Extracted<'a>;
+}
+
+/// `Authorization: Bearer <token>` (RFC 6750 §2.1).
+///
+/// The scheme is case-insensitive and followed by one or more spaces; whitespace around the field value is
+/// ignored. The token must be `token68`. A tab, quotes, a second credential or an empty token is
+/// `400 invalid_request`, as is more than one `Authorization` field. Another scheme (`Basic …`) is not a
+/// bearer token: the source reports nothing.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Bearer;
+
+impl TokenSource for Bearer {
+    fn extract<'a>(&self, request: &RequestHead<'a>) -> Extracted<'a> {
+        let mut fields = request.headers.get_all(AUTHORIZATION).iter();
+        let Some(field) = fields.next() else {
+            return Extracted::Absent;
+        };
+        if fields.next().is_some() {
+            return Extracted::Invalid(InvalidRequest::RepeatedCredentials);
+        }
+        parse_bearer(field.as_bytes())
+    }
+}
+
+fn parse_bearer(value: &[u8]) -> Extracted<'_> {
+    const MALFORMED: Extracted<'static> =
+        Extracted::Invalid(InvalidRequest::MalformedAuthorization);
+    let value = value.trim_ascii();
+    let scheme_end = value
+        .iter()
+        .position(|b| *b == b' ' || *b == b'\t')
+        .unwrap_or(value.len());
+    let (scheme, rest) = value.split_at(scheme_end);
+    if !scheme.eq_ignore_ascii_case(b"bearer") {
+        return if !scheme.is_empty() && scheme.iter().all(|b| is_tchar(*b)) {
+            Extracted::Absent
+        } else {
+            MALFORMED
+        };
+    }
+    let token = rest.trim_ascii_start();
+    // One or more spaces, never a tab (RFC 7235 `1*SP`).
+    if rest.len() == token.len() || rest[..rest.len() - token.len()].contains(&b'\t') {
+        return MALFORMED;
+    }
+    if !is_token68(token) {
+        return MALFORMED;
+    }
+    match std::str::from_utf8(token) {
+        Ok(token) => Extracted::Found(Cow::Borrowed(token)),
+        Err(_) => MALFORMED,
+    }
+}
+
+/// RFC 7235 `token68 = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="`.
+fn is_token68(value: &[u8]) -> bool {
+    let body_len = value.len() - value.iter().rev().take_while(|b| **b == b'=').count();
+    body_len > 0
+        && value[..body_len].iter().all(|b| {
+            b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/')
+        })
+}
+
+/// RFC 9110 `tchar`.
+fn is_tchar(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+}
+
+/// A custom header carrying the bare token, e.g. `X-Auth-Token: <token>`.
+#[derive(Debug, Clone)]
+pub struct HeaderSource {
+    name: HeaderName,
+}
+
+impl HeaderSource {
+    /// Reads the token from the header `name`.
+    pub fn new(name: HeaderName) -> Self {
+        Self { name }
+    }
+}
+
+impl TokenSource for HeaderSource {
+    fn extract<'a>(&self, request: &RequestHead<'a>) -> Extracted<'a> {
+        let mut fields = request.headers.get_all(&self.name).iter();
+        let Some(field) = fields.next() else {
+            return Extracted::Absent;
+        };
+        if fields.next().is_some() {
+            return Extracted::Invalid(InvalidRequest::RepeatedCredentials);
+        }
+        match field.to_str().map(str::trim) {
+            Ok(token) if !token.is_empty() => Extracted::Found(Cow::Borrowed(token)),
+            _ => Extracted::Invalid(InvalidRequest::MalformedTokenField),
+        }
+    }
+}
+
+/// A query parameter, e.g. `?access_token=<token>` (RFC 6750 §2.3). Off unless configured: URLs end up in
+/// logs, browser history and `Referer` headers.
+#[derive(Debug, Clone)]
+pub struct QuerySource {
+    name: String,
+}
+
+impl QuerySource {
+    /// Reads the token from the query parameter `name` (taken as is, without percent-decoding: a JWT needs
+    /// none).
+    pub fn new(name: impl Into<String>) -> Self {
+        Self { name: name.into() }
+    }
+}
+
+impl TokenSource for QuerySource {
+    fn extract<'a>(&self, request: &RequestHead<'a>) -> Extracted<'a> {
+        let Some(query) = request.uri.query() else {
+            return Extracted::Absent;
+        };
+        let mut found = None;
+        for pair in query.split('&') {
+            let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+            if name != self.name {
+                continue;
+            }
+            if found.is_some() {
+                return Extracted::Invalid(InvalidRequest::RepeatedCredentials);
+            }
+            found = Some(value);
+        }
+        match found {
+            None => Extracted::Absent,
+            Some("") => Extracted::Invalid(InvalidRequest::MalformedTokenField),
+            Some(token) => Extracted::Found(Cow::Borrowed(token)),
+        }
+    }
+}
+
+/// A cookie, e.g. `better-auth.session_data`, including a value split over chunk cookies `name.0`,
+/// `name.1`, … as Better Auth writes large cookies (the chunks are joined in order; the unsplit cookie wins
+/// when both are present). Cookies are parsed with the `cookie` crate; values are taken raw.
+///
+/// A cookie sent twice with different values is `400 invalid_request`; an empty cookie counts as absent
+/// (that is how a cleared cookie looks).
+#[cfg(feature = "cookie")]
+#[derive(Debug, Clone)]
+pub struct CookieSource {
+    name: String,
+}
+
+/// Chunk cookies beyond this many are ignored: a token has at most a few KiB.
+#[cfg(feature = "cookie")]
+const MAX_CHUNKS: usize = 32;
+
+#[cfg(feature = "cookie")]
+impl CookieSource {
+    /// Reads the token from the cookie `name` (or its chunks).
+    pub fn new(name: impl Into<String>) -> Self {
+        Self { name: name.into() }
+    }
+
+    /// The cookie's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+}
+
+#[cfg(feature = "cookie")]
+impl TokenSource for CookieSource {
+    fn extract<'a>(&self, request: &RequestHead<'a>) -> Extracted<'a> {
+        let mut whole: Option<&'a str> = None;
+        let mut chunks: [Option<&'a str>; MAX_CHUNKS] = [None; MAX_CHUNKS];
+        for field in request.headers.get_all(http::header::COOKIE) {
+            let Ok(field) = field.to_str() else {
+                continue;
+            };
+            for cookie in cookie::Cookie::split_parse(field).flatten() {
+                let (Some(name), Some(value)) = (cookie.name_raw(), cookie.value_raw()) else {
+                    continue;
+                };
+                let slot = if name == self.name {
+                    &mut whole
+                } else if let Some(index) = name
+                    .strip_prefix(self.name.as_str())
+                    .and_then(|rest| rest.strip_prefix('.'))
+                    .and_then(chunk_index)
+                {
+                    &mut chunks[index]
+                } else {
+                    continue;
+                };
+                match slot {
+                    Some(previous) if *previous != value => {
+                        return Extracted::Invalid(InvalidRequest::RepeatedCredentials);
+                    }
+                    _ => *slot = Some(value),
+                }
+            }
+        }
+        if let Some(value) = whole {
+            return if value.is_empty() {
+                Extracted::Absent
+            } else {
+                Extracted::Found(Cow::Borrowed(value))
+            };
+        }
+        let joined: String = chunks.iter().map_while(|chunk| *chunk).collect();
+        if joined.is_empty() {
+            Extracted::Absent
+        } else {
+            Extracted::Found(Cow::Owned(joined))
+        }
+    }
+}
+
+#[cfg(feature = "cookie")]
+fn chunk_index(suffix: &str) -> Option<usize> {
+    // Digits only: `usize::from_str` would also take `+1`.
+    if suffix.is_empty() || suffix.len() > 2 || !suffix.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    suffix.parse().ok().filter(|i| *i < MAX_CHUNKS)
+}
+
+/// The ordered sources of one layer.
+pub(crate) struct Sources(Box<[Box<dyn TokenSource>]>);
+
+impl fmt::Debug for Sources {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Sources({})", self.0.len())
+    }
+}
+
+impl Sources {
+    pub(crate) fn new(sources: Vec<Box<dyn TokenSource>>) -> Self {
+        Self(sources.into_boxed_slice())
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The one token of the request, if any.
+    pub(crate) fn extract<'a>(
+        &self,
+        request: &RequestHead<'a>,
+    ) -> Result<Option<Cow<'a, str>>, InvalidRequest> {
+        let mut found = None;
+        for source in self.0.iter() {
+            match source.extract(request) {
+                Extracted::Absent => {}
+                Extracted::Invalid(reason) => return Err(reason),
+                Extracted::Found(_) if found.is_some() => {
+                    return Err(InvalidRequest::SeveralMethods);
+                }
+                Extracted::Found(token) => found = Some(token),
+            }
+        }
+        Ok(found)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bearer(value: &[u8]) -> Extracted<'_> {
+        parse_bearer(value)
+    }
+
+    #[test]
+    fn bearer_syntax() {
+        let found = |t: &'static str| Extracted::Found(Cow::Borrowed(t));
+        let malformed = Extracted::Invalid(InvalidRequest::MalformedAuthorization);
+        assert_eq!(bearer(b"Bearer abc.def.ghi"), found("abc.def.ghi"));
+        assert_eq!(bearer(b"bEaReR    abc"), found("abc"));
+        assert_eq!(bearer(b"  Bearer abc  "), found("abc"));
+        assert_eq!(bearer(b"Bearer abc=="), found("abc=="));
+        assert_eq!(bearer(b"Basic dXNlcjpwYXNz"), Extracted::Absent);
+        for bad in [
+            &b"Bearer"[..],
+            b"Bearer ",
+            b"Bearer\tabc",
+            b"Bearer \tabc",
+            b"Bearer \"abc\"",
+            b"Bearer abc def",
+            b"Bearer abc,Bearer def",
+            b"Bearer ab\tc",
+            b"Bearer =abc",
+            b"Bearer a=b",
+            b"Bearer \xc3\xa9",
+            b"B\xc3\xa9arer abc",
+            b"",
+        ] {
+            assert_eq!(bearer(bad), malformed, "{:?}", String::from_utf8_lossy(bad));
+        }
+    }
+
+    #[test]
+    fn chunk_indices() {
+        assert_eq!(chunk_index("0"), Some(0));
+        assert_eq!(chunk_index("31"), Some(31));
+        assert_eq!(chunk_index("32"), None);
+        assert_eq!(chunk_index("+1"), None);
+        assert_eq!(chunk_index(""), None);
+    }
+}
