@@ -277,30 +277,31 @@ impl Verifier {
         let iat = numeric_date(claims.iat, "iat", policy.require_iat)?;
         let now = now as f64;
         let leeway = policy.leeway as f64;
-        if let Some(exp) = exp.filter(|_| policy.check_exp) {
-            if now >= exp + leeway {
-                return Err(InvalidToken::Expired);
-            }
+        if let Some(exp) = exp
+            && policy.check_exp
+            && now >= exp + leeway
+        {
+            return Err(InvalidToken::Expired);
         }
         if nbf.is_some_and(|nbf| nbf > now + leeway) {
             return Err(InvalidToken::NotYetValid);
         }
-        if let Some(iat) = iat {
-            if iat > now + leeway || exp.is_some_and(|exp| iat > exp) {
-                return Err(InvalidToken::IssuedInFuture);
-            }
+        if let Some(iat) = iat
+            && (iat > now + leeway || exp.is_some_and(|exp| iat > exp))
+        {
+            return Err(InvalidToken::IssuedInFuture);
         }
-        if let (Some(max), Some(exp)) = (policy.max_lifetime, exp) {
-            if exp - iat.unwrap_or(now) > max as f64 {
-                return Err(InvalidToken::LifetimeTooLong);
-            }
+        if let (Some(max), Some(exp)) = (policy.max_lifetime, exp)
+            && exp - iat.unwrap_or(now) > max as f64
+        {
+            return Err(InvalidToken::LifetimeTooLong);
         }
 
         let iss = string_claim(claims.iss, "iss", policy.issuer.is_some())?;
-        if let Some(expected) = &policy.issuer {
-            if !iss.is_some_and(|iss| iss.eq_str(expected)) {
-                return Err(InvalidToken::WrongIssuer);
-            }
+        if let Some(expected) = &policy.issuer
+            && !iss.is_some_and(|iss| iss.eq_str(expected))
+        {
+            return Err(InvalidToken::WrongIssuer);
         }
         let sub = string_claim(claims.sub, "sub", policy.require_sub)?;
         if policy.require_sub && sub.is_some_and(|sub| sub.raw().is_empty()) {

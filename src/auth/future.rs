@@ -137,7 +137,7 @@ where
                             });
                         }
                         Err(response) => state.set(State::Refused {
-                            response: Some(response),
+                            response: Some(*response),
                         }),
                     }
                 }
@@ -163,5 +163,5 @@ pub(crate) trait Resume<C>: Send + Sync {
         token: &str,
         key: Result<Arc<crate::Key>, crate::AuthError>,
         request: &RequestHead<'_>,
-    ) -> Result<VerifiedParts<C>, Response<Bytes>>;
+    ) -> Result<VerifiedParts<C>, Box<Response<Bytes>>>;
 }

@@ -387,7 +387,7 @@ where
         token: &str,
         key: Result<Arc<Key>, AuthError>,
         request: &RequestHead<'_>,
-    ) -> Result<VerifiedParts<C>, Response<Bytes>> {
+    ) -> Result<VerifiedParts<C>, Box<Response<Bytes>>> {
         let result = self
             .verifier
             .parse(token)
@@ -398,7 +398,7 @@ where
                         log_refusal(error, parsed.header().kid());
                     })
             });
-        result.map_err(|error| self.handler.render(&error, request))
+        result.map_err(|error| Box::new(self.handler.render(&error, request)))
     }
 }
 

@@ -229,10 +229,10 @@ fn algorithm(
         },
         Some(_) => return fail("`alg` is not a string"),
     };
-    if let (Some(declared), Some(configured)) = (declared, configured) {
-        if declared != configured {
-            return fail(format!("the JWK is for {declared:?}, not {configured:?}"));
-        }
+    if let (Some(declared), Some(configured)) = (declared, configured)
+        && declared != configured
+    {
+        return fail(format!("the JWK is for {declared:?}, not {configured:?}"));
     }
     let inferred = match (kty, jwk.get("crv").and_then(Value::as_str)) {
         ("EC", Some("P-256")) => Some(Algorithm::ES256),
