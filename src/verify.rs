@@ -311,19 +311,15 @@ impl Verifier {
         self.check_audience(claims.aud)
     }
 
+    /// RFC 7519 §4.1.3: a token carrying `aud` is refused unless one of its audiences is configured,
+    /// even when no audience is configured at all.
     fn check_audience(&self, aud: Option<Value<'_>>) -> Result<(), InvalidToken> {
         let expected = &self.policy.audiences;
         let matches = |candidate: &RawStr<'_>| expected.iter().any(|e| candidate.eq_str(e));
-        match aud {
-            None if expected.is_empty() => Ok(()),
-            None => Err(InvalidToken::MissingClaim("aud")),
-            Some(Value::String(aud)) => {
-                if expected.is_empty() || matches(&aud) {
-                    Ok(())
-                } else {
-                    Err(InvalidToken::WrongAudience)
-                }
-            }
+        let accepted = match aud {
+            None if expected.is_empty() => true,
+            None => return Err(InvalidToken::MissingClaim("aud")),
+            Some(Value::String(aud)) => matches(&aud),
             Some(Value::Array(items)) => {
                 let mut any = false;
                 for item in json::array_elements(items) {
@@ -332,13 +328,14 @@ impl Verifier {
                         _ => return Err(InvalidToken::InvalidClaim("aud")),
                     }
                 }
-                if expected.is_empty() || any {
-                    Ok(())
-                } else {
-                    Err(InvalidToken::WrongAudience)
-                }
+                any
             }
-            Some(_) => Err(InvalidToken::InvalidClaim("aud")),
+            Some(_) => return Err(InvalidToken::InvalidClaim("aud")),
+        };
+        if accepted {
+            Ok(())
+        } else {
+            Err(InvalidToken::WrongAudience)
         }
     }
 }

@@ -157,7 +157,8 @@ impl<C, P, H> JwtAuthBuilder<C, P, H> {
         self
     }
 
-    /// Requires `aud` to name this audience (call again to accept any of several).
+    /// Requires `aud` to name this audience (call again to accept any of several). Without an audience,
+    /// tokens that carry `aud` are refused (RFC 7519 §4.1.3: the recipient must find itself in `aud`).
     pub fn audience(mut self, audience: impl Into<String>) -> Self {
         let audience = audience.into();
         if audience.is_empty() {
