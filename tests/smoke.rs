@@ -31,6 +31,7 @@ async fn smoke() {
         };
         let layer = JwtAuthLayer::<RegisteredClaims>::builder()
             .key(Key::from_pem(alg, key_file(pem)).unwrap())
+            .audience(AUDIENCE)
             .build()
             .unwrap();
         run(&layer, bearer(&token(alg, &claims(), None)))
