@@ -121,7 +121,9 @@ impl Key {
         }
         let n = strip_leading_zeros(n);
         let e = strip_leading_zeros(e);
-        let bits = n.len() * 8 - n.first().map_or(8, |b| b.leading_zeros() as usize);
+        let bits = n
+            .first()
+            .map_or(0, |b| n.len() * 8 - b.leading_zeros() as usize);
         if !(2048..=8192).contains(&bits) {
             return Err(ConfigError::InvalidKey(format!(
                 "RSA modulus of {bits} bits; 2048 to 8192 are accepted"
