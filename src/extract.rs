@@ -30,6 +30,9 @@ use axum_core::extract::{FromRequestParts, OptionalFromRequestParts};
 use axum_core::response::{IntoResponse, Response};
 use http::request::Parts;
 
+use bytes::Bytes;
+
+use crate::auth::LayerRefusals;
 use crate::error::AuthError;
 use crate::response::{DefaultErrorHandler, ErrorHandler};
 use crate::source::RequestHead;
@@ -52,17 +55,36 @@ impl<C> DerefMut for Claims<C> {
     }
 }
 
-/// The request has no verified claims: answered like the layer answers a missing token.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error("no verified claims in the request")]
-pub struct MissingClaims;
+/// The request has no verified claims: answered as the layer answers a missing token (same realm, same
+/// error handler, gRPC aware).
+#[derive(Debug)]
+pub struct MissingClaims {
+    response: http::Response<Bytes>,
+}
+
+impl MissingClaims {
+    fn new(parts: &Parts) -> Self {
+        let request = RequestHead::new(&parts.method, &parts.uri, &parts.headers);
+        let response = match parts.extensions.get::<LayerRefusals>() {
+            Some(refusals) => refusals.0.render(&AuthError::MissingToken, &request),
+            // No layer in front (a routing mistake): still a proper challenge.
+            None => DefaultErrorHandler::default().render(&AuthError::MissingToken, &request),
+        };
+        Self { response }
+    }
+}
+
+impl std::fmt::Display for MissingClaims {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("no verified claims in the request")
+    }
+}
+
+impl std::error::Error for MissingClaims {}
 
 impl IntoResponse for MissingClaims {
     fn into_response(self) -> Response {
-        let request = http::Request::new(());
-        DefaultErrorHandler::default()
-            .render(&AuthError::MissingToken, &RequestHead::of(&request))
-            .map(axum_core::body::Body::from)
+        self.response.map(axum_core::body::Body::from)
     }
 }
 
@@ -74,12 +96,10 @@ where
     type Rejection = MissingClaims;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        parts
-            .extensions
-            .get::<C>()
-            .cloned()
-            .map(Claims)
-            .ok_or(MissingClaims)
+        match parts.extensions.get::<C>() {
+            Some(claims) => Ok(Claims(claims.clone())),
+            None => Err(MissingClaims::new(parts)),
+        }
     }
 }
 

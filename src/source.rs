@@ -201,8 +201,9 @@ impl TokenSource for QuerySource {
 }
 
 /// A cookie, e.g. `better-auth.session_data`, including a value split over chunk cookies `name.0`,
-/// `name.1`, … as Better Auth writes large cookies (the chunks are joined in order; the unsplit cookie wins
-/// when both are present). Cookies are parsed with the `cookie` crate; values are taken raw.
+/// `name.1`, … as Better Auth writes large cookies (the chunks are joined in order; a non-empty unsplit
+/// cookie wins when both are present). Cookies are parsed with the `cookie` crate; values are taken raw
+/// (no percent-decoding), without the optional surrounding double quotes.
 ///
 /// A cookie sent twice with different values is `400 invalid_request`; an empty cookie counts as absent
 /// (that is how a cleared cookie looks).
@@ -242,6 +243,11 @@ impl TokenSource for CookieSource {
                 let (Some(name), Some(value)) = (cookie.name_raw(), cookie.value_raw()) else {
                     continue;
                 };
+                // RFC 6265 §4.1.1: a cookie-value may be wrapped in double quotes.
+                let value = value
+                    .strip_prefix('"')
+                    .and_then(|v| v.strip_suffix('"'))
+                    .unwrap_or(value);
                 let slot = if name == self.name {
                     &mut whole
                 } else if let Some(index) = name
@@ -261,12 +267,9 @@ impl TokenSource for CookieSource {
                 }
             }
         }
-        if let Some(value) = whole {
-            return if value.is_empty() {
-                Extracted::Absent
-            } else {
-                Extracted::Found(Cow::Borrowed(value))
-            };
+        // An empty cookie is how a cleared one looks: fall back to the chunks, if any.
+        if let Some(value) = whole.filter(|v| !v.is_empty()) {
+            return Extracted::Found(Cow::Borrowed(value));
         }
         let joined: String = chunks.iter().map_while(|chunk| *chunk).collect();
         if joined.is_empty() {

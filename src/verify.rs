@@ -307,7 +307,10 @@ impl Verifier {
         if policy.require_sub && sub.is_some_and(|sub| sub.raw().is_empty()) {
             return Err(InvalidToken::InvalidClaim("sub"));
         }
-        string_claim(claims.jti, "jti", policy.require_jti)?;
+        let jti = string_claim(claims.jti, "jti", policy.require_jti)?;
+        if policy.require_jti && jti.is_some_and(|jti| jti.raw().is_empty()) {
+            return Err(InvalidToken::InvalidClaim("jti"));
+        }
         self.check_audience(claims.aud)
     }
 

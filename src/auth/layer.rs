@@ -311,6 +311,29 @@ pub(crate) struct Shared<C, P, H> {
     check: Option<ClaimsCheck<C>>,
 }
 
+/// Renders refusals the way the layer would: inserted into anonymous requests (optional mode) so that an
+/// extractor that then finds no claims answers with the layer's realm and error handler.
+#[cfg(feature = "axum")]
+#[derive(Clone)]
+pub(crate) struct LayerRefusals(pub(crate) Arc<dyn RenderRefusal>);
+
+#[cfg(feature = "axum")]
+pub(crate) trait RenderRefusal: Send + Sync {
+    fn render(&self, error: &AuthError, request: &RequestHead<'_>) -> Response<Bytes>;
+}
+
+#[cfg(feature = "axum")]
+impl<C, P, H> RenderRefusal for Shared<C, P, H>
+where
+    C: Send + Sync,
+    P: Send + Sync,
+    H: ErrorHandler,
+{
+    fn render(&self, error: &AuthError, request: &RequestHead<'_>) -> Response<Bytes> {
+        self.handler.render(error, request)
+    }
+}
+
 /// What a verified token adds to the request.
 pub(crate) struct VerifiedParts<C> {
     claims: C,

@@ -32,5 +32,7 @@ mod layer;
 mod service;
 
 pub use future::ResponseFuture;
+#[cfg(feature = "axum")]
+pub(crate) use layer::LayerRefusals;
 pub use layer::{JwtAuthBuilder, JwtAuthLayer};
 pub use service::JwtAuth;

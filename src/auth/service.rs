@@ -7,6 +7,8 @@ use serde::de::DeserializeOwned;
 use tower::Service;
 
 use super::ResponseFuture;
+#[cfg(feature = "axum")]
+use super::layer::LayerRefusals;
 use super::layer::{Outcome, Shared};
 use crate::provider::KeyProvider;
 use crate::response::{ErrorHandler, ResponseBody};
@@ -77,7 +79,14 @@ where
                 parts.insert_into(request.extensions_mut());
                 ResponseFuture::inner(self.inner.call(request))
             }
-            Outcome::Anonymous => ResponseFuture::inner(self.inner.call(request)),
+            Outcome::Anonymous => {
+                // Lets the `Claims` extractor refuse exactly as this layer would.
+                #[cfg(feature = "axum")]
+                request
+                    .extensions_mut()
+                    .insert(LayerRefusals(self.shared.clone()));
+                ResponseFuture::inner(self.inner.call(request))
+            }
             Outcome::Refused(error) => {
                 let response = self
                     .shared

@@ -182,6 +182,12 @@ pub(crate) fn key_from_jwk(
         Some(Value::String(kid)) => Some(kid.clone()),
         Some(_) => return fail("`kid` is not a string"),
     };
+    match kty {
+        "RSA" | "EC" | "OKP" => {}
+        "oct" if options.allow_symmetric => {}
+        "oct" => return fail("symmetric (`oct`) keys are not allowed"),
+        other => return fail(format!("unsupported key type {other:?}")),
+    }
     let alg = algorithm(jwk, kty, options, configured_alg)?;
     let key = match kty {
         "RSA" => Key::rsa_components(alg, &member(jwk, "n")?, &member(jwk, "e")?),
@@ -201,9 +207,7 @@ pub(crate) fn key_from_jwk(
             "Ed25519" => Key::ed25519(&member(jwk, "x")?),
             other => return fail(format!("unsupported curve {other:?}")),
         },
-        "oct" if options.allow_symmetric => Key::hmac(alg, member(jwk, "k")?),
-        "oct" => return fail("symmetric (`oct`) keys are not allowed"),
-        other => return fail(format!("unsupported key type {other:?}")),
+        _ => Key::hmac(alg, member(jwk, "k")?),
     };
     let key = key.map_err(|e| JwkError(e.to_string()))?;
     Ok(match kid {
@@ -237,6 +241,7 @@ fn algorithm(
     let inferred = match (kty, jwk.get("crv").and_then(Value::as_str)) {
         ("EC", Some("P-256")) => Some(Algorithm::ES256),
         ("EC", Some("P-384")) => Some(Algorithm::ES384),
+        ("EC", Some("P-521")) => return fail("ES512 (P-521) is not supported by jsonwebtoken"),
         ("OKP", Some("Ed25519")) => Some(Algorithm::EdDSA),
         _ => None,
     };
@@ -244,7 +249,12 @@ fn algorithm(
         .or(configured)
         .or(inferred)
         .or(options.default_algorithm)
-        .ok_or_else(|| JwkError(format!("no `alg`, and a {kty} key does not imply one")))?;
+        .ok_or_else(|| {
+            JwkError(format!(
+                "no `alg`, and {} key does not imply one",
+                article(kty)
+            ))
+        })?;
     let family_matches = matches!(
         (kty, alg.family()),
         ("RSA", AlgorithmFamily::Rsa)
@@ -252,11 +262,15 @@ fn algorithm(
             | ("OKP", AlgorithmFamily::Ed)
             | ("oct", AlgorithmFamily::Hmac)
     );
-    // Unknown key types fall through to their own error.
-    if !family_matches && matches!(kty, "RSA" | "EC" | "OKP" | "oct") {
-        return fail(format!("a {kty} key cannot be used with {alg:?}"));
+    if !family_matches {
+        return fail(format!("{} key cannot be used with {alg:?}", article(kty)));
     }
     Ok(alg)
+}
+
+/// "an RSA", "an EC", "an OKP", "an oct": every supported `kty` takes "an".
+fn article(kty: &str) -> String {
+    format!("an {kty}")
 }
 
 fn string_member<'a>(jwk: &'a Map<String, Value>, name: &str) -> Result<&'a str, JwkError> {

@@ -114,7 +114,8 @@ impl Key {
     }
 
     /// An RSA public key from its big-endian modulus and exponent, for RS256/384/512 or PS256/384/512.
-    /// The modulus must be 2048 to 8192 bits, the exponent odd and between 3 and 2³² − 1.
+    /// The modulus must be 2048 to 8192 bits (4096 with only the `rust-crypto` backend, whose `rsa` crate
+    /// verifies no larger), the exponent odd and between 3 and 2³² − 1.
     pub fn rsa_components(alg: Algorithm, n: &[u8], e: &[u8]) -> Result<Self, ConfigError> {
         if alg.family() != AlgorithmFamily::Rsa {
             return Err(not_for_key_type(alg, "an RSA key"));
@@ -124,9 +125,9 @@ impl Key {
         let bits = n
             .first()
             .map_or(0, |b| n.len() * 8 - b.leading_zeros() as usize);
-        if !(2048..=8192).contains(&bits) {
+        if !(2048..=MAX_RSA_BITS).contains(&bits) {
             return Err(ConfigError::InvalidKey(format!(
-                "RSA modulus of {bits} bits; 2048 to 8192 are accepted"
+                "RSA modulus of {bits} bits; 2048 to {MAX_RSA_BITS} are accepted with this crypto backend"
             )));
         }
         let sane_exponent = e.len() <= 4
@@ -275,6 +276,13 @@ impl Key {
         }
     }
 }
+
+/// The `rsa` crate behind the pure-Rust backend refuses moduli over 4096 bits at verification time; a key
+/// that loads must also verify, so the limit is applied here.
+#[cfg(any(feature = "aws-lc-rs", not(feature = "rust-crypto")))]
+const MAX_RSA_BITS: usize = 8192;
+#[cfg(all(feature = "rust-crypto", not(feature = "aws-lc-rs")))]
+const MAX_RSA_BITS: usize = 4096;
 
 fn ec_coordinate_len(alg: Algorithm) -> Result<usize, ConfigError> {
     match alg {
