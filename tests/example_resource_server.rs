@@ -1,0 +1,893 @@
+//! `examples/resource_server.rs` is a product: build it, run it as a real process configured by its
+//! environment, and talk HTTP/1.1 to it over TCP.
+//!
+//! Every child process is killed by a guard when its test ends (pass or panic), and every wait is bounded.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+use common::*;
+use jsonwebtoken::{Algorithm, EncodingKey};
+use serde_json::{Value, json};
+
+/// How long the example may take to start listening, or to exit on a bad configuration.
+const START_TIMEOUT: Duration = Duration::from_secs(10);
+/// A misconfigured example must say so and exit at once, not after this.
+const QUICK_EXIT: Duration = Duration::from_secs(5);
+/// How long `cargo build --example resource_server` may take (a cold build compiles aws-lc).
+const BUILD_TIMEOUT: Duration = Duration::from_secs(900);
+/// Read/write timeout of one HTTP exchange.
+const IO_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Environment variables the example reads: removed from the child's environment unless a test sets
+/// them, so the developer's own settings never leak into a case.
+const EXAMPLE_VARS: [&str; 13] = [
+    "JWT_SECRET",
+    "BETTER_AUTH_SECRET",
+    "JWT_PUBLIC_KEY",
+    "JWT_ALG",
+    "JWT_JWKS_FILE",
+    "JWT_KID",
+    "JWT_ISSUER",
+    "JWT_AUDIENCE",
+    "JWT_REQUIRED_TYP",
+    "JWT_COOKIE",
+    "LISTEN_ADDR",
+    "RUST_LOG",
+    "RUST_LIB_BACKTRACE",
+];
+
+/// A secret for `JWT_SECRET` (32 bytes, the tests' HS256 secret).
+fn secret() -> &'static str {
+    std::str::from_utf8(SECRET).unwrap()
+}
+
+fn fixture(name: &str) -> String {
+    format!("{}/tests/keys/{name}", env!("CARGO_MANIFEST_DIR"))
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Child processes: a guard that kills, and bounded collection of their output.
+
+/// Owns a child process; kills and reaps it when dropped, whatever happened in the test.
+struct ChildGuard {
+    child: Child,
+    stdout: Collector,
+    stderr: Collector,
+}
+
+impl ChildGuard {
+    /// Spawns `command` with its stdout and stderr collected in the background.
+    fn spawn(command: &mut Command) -> Self {
+        let mut child = command
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot spawn {command:?}: {e}"));
+        let stdout = child.stdout.take().expect("piped stdout");
+        let stderr = child.stderr.take().expect("piped stderr");
+        Self {
+            child,
+            stdout: Collector::start(stdout),
+            stderr: Collector::start(stderr),
+        }
+    }
+
+    /// The exit status if the process has exited.
+    fn exited(&mut self) -> Option<ExitStatus> {
+        self.child.try_wait().expect("try_wait")
+    }
+
+    /// Waits at most `limit` for the process to exit; `None` if it is still running.
+    fn wait_for_exit(&mut self, limit: Duration) -> Option<ExitStatus> {
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Some(status) = self.exited() {
+                return Some(status);
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// Kills the process (if still running) and returns everything it wrote to stdout and stderr.
+    fn finish(mut self) -> (String, String) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let stdout = std::mem::take(&mut self.stdout).finish();
+        let stderr = std::mem::take(&mut self.stderr).finish();
+        (stdout, stderr)
+    }
+}
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Reads a pipe to its end on a thread.
+#[derive(Default)]
+struct Collector {
+    buffer: Arc<Mutex<Vec<u8>>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Collector {
+    fn start(mut pipe: impl Read + Send + 'static) -> Self {
+        let buffer = Arc::new(Mutex::new(Vec::new()));
+        let sink = Arc::clone(&buffer);
+        let thread = thread::spawn(move || {
+            let mut chunk = [0u8; 4096];
+            while let Ok(n @ 1..) = pipe.read(&mut chunk) {
+                sink.lock().unwrap().extend_from_slice(&chunk[..n]);
+            }
+        });
+        Self {
+            buffer,
+            thread: Some(thread),
+        }
+    }
+
+    /// What was read so far.
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.buffer.lock().unwrap()).into_owned()
+    }
+
+    /// Everything, once the pipe is closed (bounded: a pipe kept open by a grandchild is not waited for).
+    fn finish(mut self) -> String {
+        if let Some(thread) = self.thread.take() {
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while !thread.is_finished() && Instant::now() < deadline {
+                thread::sleep(Duration::from_millis(5));
+            }
+            if thread.is_finished() {
+                let _ = thread.join();
+            }
+        }
+        self.text()
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Building the example.
+
+/// Builds the example once per test binary (with the package's default features) and returns its path.
+fn example_binary() -> &'static Path {
+    static BINARY: OnceLock<PathBuf> = OnceLock::new();
+    BINARY.get_or_init(build_example)
+}
+
+fn build_example() -> PathBuf {
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml");
+    let mut build = ChildGuard::spawn(
+        Command::new(env!("CARGO"))
+            .arg("build")
+            .arg("--example")
+            .arg("resource_server")
+            .arg("--message-format=json-render-diagnostics")
+            .arg("--manifest-path")
+            .arg(&manifest),
+    );
+    let Some(status) = build.wait_for_exit(BUILD_TIMEOUT) else {
+        let (_, stderr) = build.finish();
+        panic!("`cargo build --example resource_server` took over {BUILD_TIMEOUT:?}:\n{stderr}");
+    };
+    let (stdout, stderr) = build.finish();
+    assert!(
+        status.success(),
+        "`cargo build --example resource_server` failed ({status}):\n{stderr}"
+    );
+
+    // The executable cargo reports; else where cargo puts examples.
+    let reported = stdout
+        .lines()
+        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+        .filter(|message| {
+            message["reason"] == "compiler-artifact"
+                && message["target"]["name"] == "resource_server"
+        })
+        .find_map(|message| message["executable"].as_str().map(PathBuf::from));
+    let path = reported.unwrap_or_else(|| {
+        std::env::var_os("CARGO_TARGET_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target"))
+            .join("debug")
+            .join("examples")
+            .join(format!("resource_server{}", std::env::consts::EXE_SUFFIX))
+    });
+    assert!(path.is_file(), "no example binary at {}", path.display());
+    path
+}
+
+/// The example with exactly these settings (and `LISTEN_ADDR` on a free port unless given).
+fn example_command(env: &[(&str, &str)], addr: SocketAddr) -> Command {
+    let mut command = Command::new(example_binary());
+    for name in EXAMPLE_VARS {
+        command.env_remove(name);
+    }
+    // A panic would print a backtrace: more than the one line a misconfiguration may print.
+    command.env("RUST_BACKTRACE", "1");
+    command.env("LISTEN_ADDR", addr.to_string());
+    command.envs(env.iter().copied());
+    command
+}
+
+/// A port nobody listens on (bound, then released).
+fn free_addr() -> SocketAddr {
+    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind 127.0.0.1:0");
+    listener.local_addr().unwrap()
+}
+
+/// The example, running and accepting connections; killed when dropped.
+struct Server {
+    // Kept for its Drop: the server is killed with the test.
+    _process: ChildGuard,
+    addr: SocketAddr,
+}
+
+impl Server {
+    #[track_caller]
+    fn start(env: &[(&str, &str)]) -> Self {
+        let addr = free_addr();
+        let mut process = ChildGuard::spawn(&mut example_command(env, addr));
+        let deadline = Instant::now() + START_TIMEOUT;
+        loop {
+            if let Some(status) = process.exited() {
+                let (stdout, stderr) = process.finish();
+                panic!("the example exited ({status}) instead of serving:\n{stderr}\n{stdout}");
+            }
+            if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
+                return Self {
+                    _process: process,
+                    addr,
+                };
+            }
+            if Instant::now() >= deadline {
+                let (stdout, stderr) = process.finish();
+                panic!(
+                    "the example did not accept connections on {addr} within {START_TIMEOUT:?}:\n{stderr}\n{stdout}"
+                );
+            }
+            thread::sleep(Duration::from_millis(25));
+        }
+    }
+
+    fn get(&self, path: &str, headers: &[(&str, &str)]) -> HttpResponse {
+        http_get(self.addr, path, headers)
+    }
+
+    fn me(&self, token: &str) -> HttpResponse {
+        self.get("/me", &[("Authorization", &format!("Bearer {token}"))])
+    }
+}
+
+/// What a misconfigured example did.
+struct Failure {
+    status: ExitStatus,
+    stderr: String,
+    elapsed: Duration,
+}
+
+/// Runs the example with `env`, which must make it refuse to start: waits (bounded) for it to exit.
+#[track_caller]
+fn start_fails(env: &[(&str, &str)]) -> Failure {
+    let mut command = example_command(env, free_addr()); // builds the example first, if needed
+    let started = Instant::now();
+    let mut process = ChildGuard::spawn(&mut command);
+    let status = process.wait_for_exit(START_TIMEOUT);
+    let elapsed = started.elapsed();
+    let (stdout, stderr) = process.finish();
+    let Some(status) = status else {
+        panic!(
+            "with {env:?} the example kept running for {START_TIMEOUT:?} instead of refusing the configuration\nstderr: {stderr}\nstdout: {stdout}"
+        );
+    };
+    Failure {
+        status,
+        stderr,
+        elapsed,
+    }
+}
+
+impl Failure {
+    /// Non-zero exit, quickly, with exactly one line on stderr that names every one of `words`.
+    #[track_caller]
+    fn assert_one_line(&self, words: &[&str]) -> &str {
+        assert!(!self.status.success(), "exit status {}", self.status);
+        assert!(
+            self.status.code().is_some(),
+            "killed by a signal ({}), not an orderly exit; stderr: {}",
+            self.status,
+            self.stderr
+        );
+        assert!(
+            self.elapsed < QUICK_EXIT,
+            "took {:?} to refuse the configuration",
+            self.elapsed
+        );
+        assert!(
+            !self.stderr.contains("panicked") && !self.stderr.contains("backtrace"),
+            "panic instead of an error message:\n{}",
+            self.stderr
+        );
+        let lines: Vec<&str> = self.stderr.lines().collect();
+        assert_eq!(
+            lines.len(),
+            1,
+            "expected exactly one line on stderr, got {lines:#?}"
+        );
+        assert!(self.stderr.ends_with('\n'), "{:?}", self.stderr);
+        let line = lines[0];
+        assert!(line.starts_with("resource_server: "), "{line:?}");
+        assert!(line.len() > "resource_server: ".len() + 10, "{line:?}");
+        for word in words {
+            assert!(line.contains(word), "{line:?} should mention {word:?}");
+        }
+        line
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// HTTP/1.1 over a raw TCP stream.
+
+#[derive(Debug)]
+struct HttpResponse {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: String,
+}
+
+impl HttpResponse {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    fn challenge(&self) -> &str {
+        self.header("www-authenticate").unwrap_or("")
+    }
+
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("{e}: {:?}", self.body))
+    }
+
+    /// 200 with the verified claims as JSON.
+    #[track_caller]
+    fn assert_claims(&self, sub: &str) -> Value {
+        assert_eq!(self.status, 200, "{self:#?}");
+        assert!(
+            self.header("content-type")
+                .is_some_and(|t| t.starts_with("application/json")),
+            "{self:#?}"
+        );
+        let claims = self.json();
+        assert_eq!(claims["sub"], sub, "{claims}");
+        claims
+    }
+
+    /// 401 `invalid_token`.
+    #[track_caller]
+    fn assert_invalid_token(&self) {
+        assert_eq!(self.status, 401, "{self:#?}");
+        assert!(
+            self.challenge().starts_with("Bearer ")
+                && self.challenge().contains("error=\"invalid_token\""),
+            "{self:#?}"
+        );
+    }
+
+    /// 401 with a bare challenge: no token was found.
+    #[track_caller]
+    fn assert_missing_token(&self) {
+        assert_eq!(self.status, 401, "{self:#?}");
+        assert!(self.challenge().starts_with("Bearer realm="), "{self:#?}");
+        assert!(!self.challenge().contains("error="), "{self:#?}");
+    }
+}
+
+fn http_get(addr: SocketAddr, path: &str, headers: &[(&str, &str)]) -> HttpResponse {
+    let mut stream = TcpStream::connect_timeout(&addr, IO_TIMEOUT).expect("connect");
+    stream.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+    stream.set_write_timeout(Some(IO_TIMEOUT)).unwrap();
+    let mut request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    request.push_str("\r\n");
+    stream.write_all(request.as_bytes()).expect("send request");
+    let mut raw = Vec::new();
+    stream
+        .read_to_end(&mut raw)
+        .unwrap_or_else(|e| panic!("reading the response to GET {path}: {e}"));
+    parse_response(&raw)
+}
+
+fn parse_response(raw: &[u8]) -> HttpResponse {
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .unwrap_or_else(|| panic!("no header end in {:?}", String::from_utf8_lossy(raw)));
+    let head = std::str::from_utf8(&raw[..split]).expect("ASCII head");
+    let mut lines = head.split("\r\n");
+    let status_line = lines.next().unwrap();
+    let mut parts = status_line.splitn(3, ' ');
+    assert_eq!(parts.next(), Some("HTTP/1.1"), "{status_line}");
+    let status = parts.next().unwrap().parse().expect("status code");
+    let headers: Vec<(String, String)> = lines
+        .map(|line| {
+            let (name, value) = line.split_once(':').expect("header line");
+            (name.trim().to_owned(), value.trim().to_owned())
+        })
+        .collect();
+    let mut body = raw[split + 4..].to_vec();
+    let chunked = headers.iter().any(|(n, v)| {
+        n.eq_ignore_ascii_case("transfer-encoding") && v.eq_ignore_ascii_case("chunked")
+    });
+    if chunked {
+        body = dechunk(&body);
+    } else if let Some((_, length)) = headers
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case("content-length"))
+    {
+        assert_eq!(
+            body.len(),
+            length.parse::<usize>().unwrap(),
+            "content-length"
+        );
+    }
+    HttpResponse {
+        status,
+        headers,
+        body: String::from_utf8(body).expect("UTF-8 body"),
+    }
+}
+
+fn dechunk(mut data: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    loop {
+        let line_end = data
+            .windows(2)
+            .position(|w| w == b"\r\n")
+            .expect("chunk size");
+        let size_text = std::str::from_utf8(&data[..line_end]).unwrap();
+        let size = usize::from_str_radix(size_text.split(';').next().unwrap().trim(), 16)
+            .expect("hex chunk size");
+        data = &data[line_end + 2..];
+        if size == 0 {
+            return out;
+        }
+        out.extend_from_slice(&data[..size]);
+        data = &data[size + 2..];
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Tokens.
+
+/// The tests' claims without `aud`: a token carrying `aud` is refused unless the server is configured
+/// with one of its audiences (`JWT_AUDIENCE`; RFC 7519 §4.1.3).
+fn user_claims() -> Value {
+    patched(claims(), json!({"aud": null}))
+}
+
+/// `value` with `patch` merged in (a `null` member removes it).
+fn patched(mut value: Value, patch: Value) -> Value {
+    for (name, member) in patch.as_object().unwrap() {
+        if member.is_null() {
+            value.as_object_mut().unwrap().remove(name);
+        } else {
+            value[name] = member.clone();
+        }
+    }
+    value
+}
+
+/// A token with this header and the default claims (plus `patch`), signed by `key`.
+fn signed(header: Value, patch: Value, key: &EncodingKey) -> String {
+    let alg = match header["alg"].as_str().unwrap() {
+        "HS256" => Algorithm::HS256,
+        "RS256" => Algorithm::RS256,
+        "PS256" => Algorithm::PS256,
+        "ES256" => Algorithm::ES256,
+        "ES384" => Algorithm::ES384,
+        "EdDSA" => Algorithm::EdDSA,
+        other => panic!("{other}"),
+    };
+    let payload = patched(user_claims(), patch);
+    sign_raw(&header.to_string(), &payload.to_string(), alg, key)
+}
+
+fn hs256_with(secret: &[u8], patch: Value) -> String {
+    signed(
+        json!({"alg": "HS256", "typ": "JWT"}),
+        patch,
+        &EncodingKey::from_secret(secret),
+    )
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// A working server.
+
+#[test]
+fn jwt_secret_me_with_a_valid_token() {
+    let server = Server::start(&[("JWT_SECRET", secret())]);
+    let response = server.me(&hs256(&user_claims()));
+    let claims = response.assert_claims("user-1");
+    assert_eq!(claims["email"], "a@example.com");
+    assert_eq!(claims["iss"], ISSUER);
+    assert!(claims["exp"].as_u64().unwrap() > now());
+    assert!(claims.get("aud").is_none(), "{claims}");
+}
+
+#[test]
+fn jwt_secret_me_without_a_token_is_401_with_a_challenge() {
+    let server = Server::start(&[("JWT_SECRET", secret())]);
+    let response = server.get("/me", &[]);
+    response.assert_missing_token();
+    assert_eq!(response.challenge(), "Bearer realm=\"api\"");
+    // A token signed with another secret, an expired one, garbage.
+    server
+        .me(&hs256_with(&[9u8; 32], json!({})))
+        .assert_invalid_token();
+    server
+        .me(&hs256(&json!({"sub": "u", "exp": now() - 3600})))
+        .assert_invalid_token();
+    server.me("not.a.token").assert_invalid_token();
+    // A malformed Authorization header is the client's mistake: 400.
+    let response = server.get("/me", &[("Authorization", "Bearer")]);
+    assert_eq!(response.status, 400, "{response:#?}");
+}
+
+#[test]
+fn health_needs_no_token() {
+    let server = Server::start(&[("JWT_SECRET", secret())]);
+    let response = server.get("/health", &[]);
+    assert_eq!(response.status, 200, "{response:#?}");
+    assert_eq!(response.body, "ok");
+    // A bad token does not matter there either: the layer is not in front of /health.
+    assert_eq!(
+        server
+            .get("/health", &[("Authorization", "Bearer nope")])
+            .status,
+        200
+    );
+    // Unknown routes are not hidden behind authentication errors... but are not served either.
+    assert_ne!(server.get("/nope", &[]).status, 200);
+}
+
+#[test]
+fn better_auth_secret_when_jwt_secret_is_absent() {
+    let better = "better-auth-secret-of-more-than-32-bytes";
+    let server = Server::start(&[("BETTER_AUTH_SECRET", better)]);
+    server
+        .me(&hs256_with(better.as_bytes(), json!({})))
+        .assert_claims("user-1");
+    server.me(&hs256(&user_claims())).assert_invalid_token();
+
+    // An empty JWT_SECRET counts as absent.
+    let server = Server::start(&[("JWT_SECRET", ""), ("BETTER_AUTH_SECRET", better)]);
+    server
+        .me(&hs256_with(better.as_bytes(), json!({})))
+        .assert_claims("user-1");
+
+    // Both set: JWT_SECRET is the one used.
+    let server = Server::start(&[("JWT_SECRET", secret()), ("BETTER_AUTH_SECRET", better)]);
+    server.me(&hs256(&user_claims())).assert_claims("user-1");
+    server
+        .me(&hs256_with(better.as_bytes(), json!({})))
+        .assert_invalid_token();
+}
+
+#[test]
+fn jwt_public_key_es256() {
+    let pem = fixture("ec256_public.pem");
+    let server = Server::start(&[("JWT_PUBLIC_KEY", &pem), ("JWT_ALG", "ES256")]);
+    server
+        .me(&token(Algorithm::ES256, &user_claims(), None))
+        .assert_claims("user-1");
+    // The algorithm is the configured one, whatever the token says.
+    server.me(&hs256(&user_claims())).assert_invalid_token();
+    server
+        .me(&token(Algorithm::ES384, &user_claims(), None))
+        .assert_invalid_token();
+}
+
+#[test]
+fn jwt_public_key_eddsa() {
+    let pem = fixture("ed25519_public.pem");
+    let server = Server::start(&[("JWT_PUBLIC_KEY", &pem), ("JWT_ALG", "EdDSA")]);
+    server
+        .me(&token(Algorithm::EdDSA, &user_claims(), None))
+        .assert_claims("user-1");
+    server
+        .me(&token(Algorithm::ES256, &user_claims(), None))
+        .assert_invalid_token();
+}
+
+#[test]
+fn jwt_public_key_rsa_and_certificate() {
+    for (file, alg, name) in [
+        ("rsa_public.pem", Algorithm::RS256, "RS256"),
+        ("rsa_public_pkcs1.pem", Algorithm::PS256, "PS256"),
+        ("rsa_cert.pem", Algorithm::RS256, "RS256"),
+    ] {
+        let pem = fixture(file);
+        let server = Server::start(&[("JWT_PUBLIC_KEY", &pem), ("JWT_ALG", name)]);
+        server
+            .me(&token(alg, &user_claims(), None))
+            .assert_claims("user-1");
+    }
+}
+
+#[test]
+fn jwt_jwks_file_with_kids() {
+    let jwks = fixture("jwks.json");
+    let server = Server::start(&[("JWT_JWKS_FILE", &jwks)]);
+    for (alg, kid) in [
+        (Algorithm::RS256, "rsa-1"),
+        (Algorithm::ES256, "ec-256"),
+        (Algorithm::ES384, "ec-384"),
+        (Algorithm::EdDSA, "ed-1"),
+    ] {
+        server
+            .me(&token(alg, &user_claims(), Some(kid)))
+            .assert_claims("user-1");
+    }
+    let rsa2 = EncodingKey::from_rsa_pem(&key_file("rsa2_private.pem")).unwrap();
+    server
+        .me(&signed(
+            json!({"alg": "PS256", "kid": "rsa-2"}),
+            json!({}),
+            &rsa2,
+        ))
+        .assert_claims("user-1");
+    // Several keys: a token must name one, and name one that exists.
+    server
+        .me(&token(Algorithm::ES256, &user_claims(), None))
+        .assert_invalid_token();
+    server
+        .me(&token(Algorithm::ES256, &user_claims(), Some("nope")))
+        .assert_invalid_token();
+    // The kid picks the key: ec-256's token under ec-384's kid is refused.
+    server
+        .me(&token(Algorithm::ES256, &user_claims(), Some("ec-384")))
+        .assert_invalid_token();
+}
+
+#[test]
+fn jwt_kid_names_the_key() {
+    let server = Server::start(&[("JWT_SECRET", secret()), ("JWT_KID", "key-2024")]);
+    server
+        .me(&token(Algorithm::HS256, &user_claims(), Some("key-2024")))
+        .assert_claims("user-1");
+    server
+        .me(&token(Algorithm::HS256, &user_claims(), Some("key-2023")))
+        .assert_invalid_token();
+    // A single key: a token without kid is still accepted.
+    server
+        .me(&token(Algorithm::HS256, &user_claims(), None))
+        .assert_claims("user-1");
+
+    // With a public key as well.
+    let pem = fixture("ed25519_public.pem");
+    let server = Server::start(&[
+        ("JWT_PUBLIC_KEY", &pem),
+        ("JWT_ALG", "EdDSA"),
+        ("JWT_KID", "ed"),
+    ]);
+    server
+        .me(&token(Algorithm::EdDSA, &user_claims(), Some("ed")))
+        .assert_claims("user-1");
+    server
+        .me(&token(Algorithm::EdDSA, &user_claims(), Some("other")))
+        .assert_invalid_token();
+}
+
+#[test]
+fn jwt_issuer_and_audience_are_enforced() {
+    let server = Server::start(&[
+        ("JWT_SECRET", secret()),
+        ("JWT_ISSUER", ISSUER),
+        ("JWT_AUDIENCE", AUDIENCE),
+    ]);
+    // claims() carries the test issuer and audience.
+    let echoed = server.me(&hs256(&claims())).assert_claims("user-1");
+    assert_eq!(echoed["aud"], AUDIENCE);
+    server
+        .me(&hs256_with(SECRET, json!({"aud": ["other", AUDIENCE]})))
+        .assert_claims("user-1");
+    for (patch, what) in [
+        (json!({"iss": "https://evil.example.com"}), "wrong iss"),
+        (
+            json!({"iss": format!("{ISSUER}/")}),
+            "iss with a trailing slash",
+        ),
+        (json!({"iss": null}), "no iss"),
+        (json!({"aud": "https://other.example.com"}), "wrong aud"),
+        (json!({"aud": null}), "no aud"),
+    ] {
+        let response = server.me(&hs256(&patched(claims(), patch)));
+        assert_eq!(response.status, 401, "{what}: {response:#?}");
+        response.assert_invalid_token();
+    }
+}
+
+/// Without `JWT_AUDIENCE`, a token that names an audience is not for this server (RFC 7519 §4.1.3).
+#[test]
+fn token_with_aud_needs_jwt_audience() {
+    let server = Server::start(&[("JWT_SECRET", secret())]);
+    server.me(&hs256(&claims())).assert_invalid_token();
+    server.me(&hs256(&user_claims())).assert_claims("user-1");
+    let server = Server::start(&[("JWT_SECRET", secret()), ("JWT_AUDIENCE", AUDIENCE)]);
+    server.me(&hs256(&claims())).assert_claims("user-1");
+    // A configured audience is required.
+    server.me(&hs256(&user_claims())).assert_invalid_token();
+}
+
+#[test]
+fn jwt_required_typ() {
+    let server = Server::start(&[("JWT_SECRET", secret()), ("JWT_REQUIRED_TYP", "at+jwt")]);
+    let key = EncodingKey::from_secret(SECRET);
+    server
+        .me(&signed(
+            json!({"alg": "HS256", "typ": "at+jwt"}),
+            json!({}),
+            &key,
+        ))
+        .assert_claims("user-1");
+    server
+        .me(&signed(
+            json!({"alg": "HS256", "typ": "application/at+jwt"}),
+            json!({}),
+            &key,
+        ))
+        .assert_claims("user-1");
+    server
+        .me(&signed(
+            json!({"alg": "HS256", "typ": "JWT"}),
+            json!({}),
+            &key,
+        ))
+        .assert_invalid_token();
+    server
+        .me(&signed(json!({"alg": "HS256"}), json!({}), &key))
+        .assert_invalid_token();
+}
+
+#[test]
+fn jwt_cookie_is_accepted() {
+    let server = Server::start(&[("JWT_SECRET", secret()), ("JWT_COOKIE", "session")]);
+    let token = hs256(&user_claims());
+    server
+        .get(
+            "/me",
+            &[("Cookie", &format!("theme=dark; session={token}"))],
+        )
+        .assert_claims("user-1");
+    // The bearer header still works.
+    server.me(&token).assert_claims("user-1");
+    // Another cookie name is not a token.
+    server
+        .get("/me", &[("Cookie", &format!("other={token}"))])
+        .assert_missing_token();
+    // Without JWT_COOKIE, cookies are not read.
+    let server = Server::start(&[("JWT_SECRET", secret())]);
+    server
+        .get("/me", &[("Cookie", &format!("session={token}"))])
+        .assert_missing_token();
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Misconfiguration: a non-zero exit, quickly, with one line on stderr.
+
+#[test]
+fn no_key_at_all() {
+    start_fails(&[]).assert_one_line(&["no key", "JWT_SECRET", "JWT_PUBLIC_KEY", "JWT_JWKS_FILE"]);
+    // Empty values are unset values.
+    start_fails(&[("JWT_SECRET", ""), ("JWT_PUBLIC_KEY", " ")]).assert_one_line(&["no key"]);
+}
+
+#[test]
+fn secret_too_short() {
+    start_fails(&[("JWT_SECRET", "31-bytes-of-secret-not-enough!!")]).assert_one_line(&[
+        "JWT_SECRET",
+        "32",
+        "31",
+    ]);
+    start_fails(&[("BETTER_AUTH_SECRET", "short")]).assert_one_line(&["BETTER_AUTH_SECRET", "32"]);
+}
+
+#[test]
+fn public_key_without_alg() {
+    let pem = fixture("ec256_public.pem");
+    start_fails(&[("JWT_PUBLIC_KEY", &pem)]).assert_one_line(&["JWT_ALG"]);
+}
+
+#[test]
+fn unreadable_files() {
+    let missing = fixture("does-not-exist.pem");
+    start_fails(&[("JWT_PUBLIC_KEY", &missing), ("JWT_ALG", "ES256")])
+        .assert_one_line(&["JWT_PUBLIC_KEY", &missing]);
+    start_fails(&[("JWT_JWKS_FILE", &missing)]).assert_one_line(&["JWT_JWKS_FILE", &missing]);
+    // A directory is not a key file either.
+    let dir = fixture("");
+    start_fails(&[("JWT_PUBLIC_KEY", &dir), ("JWT_ALG", "ES256")])
+        .assert_one_line(&["JWT_PUBLIC_KEY"]);
+}
+
+#[test]
+fn unusable_key_files() {
+    // Not the key type JWT_ALG says, a private key, a JWK set with nothing usable.
+    let pem = fixture("ec256_public.pem");
+    start_fails(&[("JWT_PUBLIC_KEY", &pem), ("JWT_ALG", "RS256")])
+        .assert_one_line(&["JWT_PUBLIC_KEY", "RS256"]);
+    let private = fixture("ec256_private.pem");
+    start_fails(&[("JWT_PUBLIC_KEY", &private), ("JWT_ALG", "ES256")])
+        .assert_one_line(&["JWT_PUBLIC_KEY", "private"]);
+    let not_jwks = fixture("README.md");
+    start_fails(&[("JWT_JWKS_FILE", &not_jwks)]).assert_one_line(&["JWT_JWKS_FILE"]);
+    let p521 = fixture("ec521_public.pem");
+    start_fails(&[("JWT_PUBLIC_KEY", &p521), ("JWT_ALG", "ES256")]).assert_one_line(&["P-521"]);
+}
+
+#[test]
+fn unknown_jwt_alg() {
+    let pem = fixture("ec256_public.pem");
+    for alg in ["ES512", "none", "es256", "HS257"] {
+        start_fails(&[("JWT_PUBLIC_KEY", &pem), ("JWT_ALG", alg)])
+            .assert_one_line(&["JWT_ALG", alg]);
+    }
+}
+
+#[test]
+fn two_key_settings_at_once() {
+    let pem = fixture("ec256_public.pem");
+    let jwks = fixture("jwks.json");
+    for env in [
+        &[
+            ("JWT_SECRET", secret()),
+            ("JWT_PUBLIC_KEY", &pem),
+            ("JWT_ALG", "ES256"),
+        ][..],
+        &[("JWT_SECRET", secret()), ("JWT_JWKS_FILE", &jwks)],
+        &[("BETTER_AUTH_SECRET", secret()), ("JWT_JWKS_FILE", &jwks)],
+        &[
+            ("JWT_PUBLIC_KEY", &pem),
+            ("JWT_ALG", "ES256"),
+            ("JWT_JWKS_FILE", &jwks),
+        ],
+    ] {
+        start_fails(env).assert_one_line(&["only one"]);
+    }
+}
+
+#[test]
+fn jwt_kid_with_a_jwk_set() {
+    let jwks = fixture("jwks.json");
+    start_fails(&[("JWT_JWKS_FILE", &jwks), ("JWT_KID", "rsa-1")]).assert_one_line(&["JWT_KID"]);
+}
+
+#[test]
+fn bad_listen_addr() {
+    start_fails(&[("JWT_SECRET", secret()), ("LISTEN_ADDR", "not-an-address")])
+        .assert_one_line(&["not-an-address"]);
+    // An address already in use.
+    let busy = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+    let addr = busy.local_addr().unwrap().to_string();
+    start_fails(&[("JWT_SECRET", secret()), ("LISTEN_ADDR", &addr)]).assert_one_line(&[&addr]);
+    drop(busy);
+}
