@@ -55,11 +55,13 @@ impl<C> JwtAuthLayer<C> {
         JwtAuthBuilder {
             provider: StaticKeys::default(),
             handler: DefaultErrorHandler::default(),
-            policy: Policy::default(),
-            sources: vec![Box::new(Bearer)],
-            optional: false,
-            check: None,
-            error: None,
+            settings: Settings {
+                policy: Policy::default(),
+                sources: vec![Box::new(Bearer)],
+                optional: false,
+                check: None,
+                error: None,
+            },
             _claims: PhantomData,
         }
     }
@@ -78,12 +80,17 @@ impl<S, C, P, H> Layer<S> for JwtAuthLayer<C, P, H> {
 pub struct JwtAuthBuilder<C, P = StaticKeys, H = DefaultErrorHandler> {
     provider: P,
     handler: H,
+    settings: Settings<C>,
+    _claims: PhantomData<fn() -> C>,
+}
+
+/// Everything but the provider and the handler, which change the builder's type.
+struct Settings<C> {
     policy: Policy,
     sources: Vec<Box<dyn TokenSource>>,
     optional: bool,
     check: Option<ClaimsCheck<C>>,
     error: Option<ConfigError>,
-    _claims: PhantomData<fn() -> C>,
 }
 
 impl<C, H> JwtAuthBuilder<C, StaticKeys, H> {
@@ -124,11 +131,7 @@ impl<C, P, H> JwtAuthBuilder<C, P, H> {
         JwtAuthBuilder {
             provider,
             handler: self.handler,
-            policy: self.policy,
-            sources: self.sources,
-            optional: self.optional,
-            check: self.check,
-            error: self.error,
+            settings: self.settings,
             _claims: PhantomData,
         }
     }
@@ -138,11 +141,7 @@ impl<C, P, H> JwtAuthBuilder<C, P, H> {
         JwtAuthBuilder {
             provider: self.provider,
             handler,
-            policy: self.policy,
-            sources: self.sources,
-            optional: self.optional,
-            check: self.check,
-            error: self.error,
+            settings: self.settings,
             _claims: PhantomData,
         }
     }
@@ -153,7 +152,7 @@ impl<C, P, H> JwtAuthBuilder<C, P, H> {
         if issuer.is_empty() {
             self.fail(ConfigError::InvalidOption("the issuer is empty".into()));
         }
-        self.policy.issuer = Some(issuer.into());
+        self.settings.policy.issuer = Some(issuer.into());
         self
     }
 
@@ -164,9 +163,9 @@ impl<C, P, H> JwtAuthBuilder<C, P, H> {
         if audience.is_empty() {
             self.fail(ConfigError::InvalidOption("the audience is empty".into()));
         }
-        let mut audiences = std::mem::take(&mut self.policy.audiences).into_vec();
+        let mut audiences = std::mem::take(&mut self.settings.policy.audiences).into_vec();
         audiences.push(audience.into());
-        self.policy.audiences = audiences.into();
+        self.settings.policy.audiences = audiences.into();
         self
     }
 
@@ -177,35 +176,35 @@ impl<C, P, H> JwtAuthBuilder<C, P, H> {
                 "a leeway over 5 minutes defeats expiry".into(),
             ));
         }
-        self.policy.leeway = leeway.as_secs();
+        self.settings.policy.leeway = leeway.as_secs();
         self
     }
 
     /// Refuses tokens whose `exp` is further than this from their `iat` (or from now, without `iat`).
     pub fn max_lifetime(mut self, lifetime: Duration) -> Self {
-        self.policy.max_lifetime = Some(lifetime.as_secs());
+        self.settings.policy.max_lifetime = Some(lifetime.as_secs());
         self
     }
 
     /// Requires this `typ` (e.g. `at+jwt` for RFC 9068 access tokens), compared as a media type. Without
     /// it, `typ` may be absent, `JWT` or `at+jwt`, and anything else is refused.
     pub fn required_typ(mut self, typ: impl Into<String>) -> Self {
-        self.policy.typ = TypPolicy::Required(typ.into().into());
+        self.settings.policy.typ = TypPolicy::Required(typ.into().into());
         self
     }
 
     /// Whether `sub` must be a non-empty string (default `true`: the layer exists to say who the user is).
     pub fn require_sub(mut self, required: bool) -> Self {
-        self.policy.require_sub = required;
+        self.settings.policy.require_sub = required;
         self
     }
 
     /// Also requires one of the optional registered claims: `nbf`, `iat` or `jti`.
     pub fn require_claim(mut self, claim: &str) -> Self {
         match claim {
-            "nbf" => self.policy.require_nbf = true,
-            "iat" => self.policy.require_iat = true,
-            "jti" => self.policy.require_jti = true,
+            "nbf" => self.settings.policy.require_nbf = true,
+            "iat" => self.settings.policy.require_iat = true,
+            "jti" => self.settings.policy.require_jti = true,
             "exp" | "sub" => {}
             other => self.fail(ConfigError::InvalidOption(format!(
                 "require_claim takes nbf, iat or jti, not {other:?} (use issuer()/audience() for iss/aud)"
@@ -217,25 +216,25 @@ impl<C, P, H> JwtAuthBuilder<C, P, H> {
     /// Accepts tokens without `exp` and ignores `exp` when present. Only for verifying fixed test vectors:
     /// a token that never expires is a credential that can never be withdrawn.
     pub fn dangerous_skip_expiry(mut self) -> Self {
-        self.policy.check_exp = false;
+        self.settings.policy.check_exp = false;
         self
     }
 
     /// Tokens longer than this are refused before any decoding (default 8 KiB).
     pub fn max_token_len(mut self, len: usize) -> Self {
-        self.policy.max_token_len = len;
+        self.settings.policy.max_token_len = len;
         self
     }
 
     /// A check on the verified claims; `false` answers `403 insufficient_scope`.
     pub fn check_claims(mut self, check: impl Fn(&C) -> bool + Send + Sync + 'static) -> Self {
-        self.check = Some(Box::new(check));
+        self.settings.check = Some(Box::new(check));
         self
     }
 
     /// Lets requests without a token through, without claims (an invalid token is still refused).
     pub fn optional(mut self) -> Self {
-        self.optional = true;
+        self.settings.optional = true;
         self
     }
 
@@ -257,18 +256,18 @@ impl<C, P, H> JwtAuthBuilder<C, P, H> {
 
     /// Also reads the token with a source of your own.
     pub fn source(mut self, source: impl TokenSource) -> Self {
-        self.sources.push(Box::new(source));
+        self.settings.sources.push(Box::new(source));
         self
     }
 
     /// Replaces all sources, in this order (the default is `Authorization: Bearer` alone).
     pub fn token_sources(mut self, sources: Vec<Box<dyn TokenSource>>) -> Self {
-        self.sources = sources;
+        self.settings.sources = sources;
         self
     }
 
     fn fail(&mut self, error: ConfigError) {
-        self.error.get_or_insert(error);
+        self.settings.error.get_or_insert(error);
     }
 }
 
@@ -280,22 +279,29 @@ where
 {
     /// The layer, or the first configuration error.
     pub fn build(self) -> Result<JwtAuthLayer<C, P, H>, ConfigError> {
-        if let Some(error) = self.error {
+        let Settings {
+            policy,
+            sources,
+            optional,
+            check,
+            error,
+        } = self.settings;
+        if let Some(error) = error {
             return Err(error);
         }
         self.provider.check()?;
-        let sources = Sources::new(self.sources);
+        let sources = Sources::new(sources);
         if sources.is_empty() {
             return Err(ConfigError::InvalidOption("no token source".into()));
         }
         Ok(JwtAuthLayer {
             shared: Arc::new(Shared {
                 provider: self.provider,
-                verifier: Verifier::new(self.policy)?,
+                verifier: Verifier::new(policy)?,
                 sources,
                 handler: self.handler,
-                optional: self.optional,
-                check: self.check,
+                optional,
+                check,
             }),
         })
     }
