@@ -375,20 +375,6 @@ fn segments(token: &str) -> Vec<&str> {
     token.split('.').collect()
 }
 
-fn jwks() -> Value {
-    serde_json::from_slice(&key_file("jwks.json")).unwrap()
-}
-
-fn jwk_entry(kid: &str) -> Value {
-    jwks()["keys"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|k| k["kid"] == kid)
-        .unwrap_or_else(|| panic!("no {kid} in jwks.json"))
-        .clone()
-}
-
 /// The DER body of a PEM text.
 fn pem_body(pem: &str) -> Vec<u8> {
     STANDARD
@@ -617,7 +603,7 @@ fn public_key_forms(alg: Algorithm) -> Vec<(&'static str, Vec<u8>)> {
         Algorithm::RS256 => {
             let spki_der = key_file("rsa_public.der");
             let pkcs1_pem = key_file("rsa_public_pkcs1.pem");
-            let jwk = jwk_entry("rsa-1");
+            let jwk = jwk("rsa-1");
             forms.push(("SPKI PEM text", key_file("rsa_public.pem")));
             forms.push((
                 "SPKI PEM text without trailing newline",
@@ -645,7 +631,7 @@ fn public_key_forms(alg: Algorithm) -> Vec<(&'static str, Vec<u8>)> {
         }
         Algorithm::ES256 => {
             let der = key_file("ec256_public.der");
-            let jwk = jwk_entry("ec-256");
+            let jwk = jwk("ec-256");
             let point = der[der.len() - 65..].to_vec();
             assert_eq!(point[0], 0x04);
             forms.push(("SPKI PEM text", key_file("ec256_public.pem")));
@@ -661,7 +647,7 @@ fn public_key_forms(alg: Algorithm) -> Vec<(&'static str, Vec<u8>)> {
         }
         Algorithm::EdDSA => {
             let der = key_file("ed25519_public.der");
-            let jwk = jwk_entry("ed-1");
+            let jwk = jwk("ed-1");
             let raw = der[der.len() - 32..].to_vec();
             assert_eq!(raw, b64url_decode(jwk["x"].as_str().unwrap()));
             forms.push(("SPKI PEM text", key_file("ed25519_public.pem")));
@@ -687,7 +673,7 @@ async fn hmac_keyed_with_the_public_key_is_refused() {
         (Algorithm::EdDSA, "ed-1", "ed25519_public.der"),
     ] {
         // The public key, configured in each of the ways the crate offers.
-        let jwk = jwk_entry(jwk_kid);
+        let jwk = jwk(jwk_kid);
         let configs = [
             (
                 "from PEM",
@@ -1196,11 +1182,11 @@ async fn tampered_truncated_and_spliced_signatures_are_refused() {
     let valid = token(Algorithm::RS256, &claims(), None);
     let parts = segments(&valid);
     let input = format!("{}.{}", parts[0], parts[1]);
-    let mut n_minus_1 = b64url_decode(jwk_entry("rsa-1")["n"].as_str().unwrap());
+    let mut n_minus_1 = b64url_decode(jwk("rsa-1")["n"].as_str().unwrap());
     *n_minus_1.last_mut().unwrap() -= 1;
     let mut one = vec![0u8; 256];
     one[255] = 1;
-    let n = b64url_decode(jwk_entry("rsa-1")["n"].as_str().unwrap());
+    let n = b64url_decode(jwk("rsa-1")["n"].as_str().unwrap());
     for (what, signature) in [
         ("s = 0", vec![0u8; 256]),
         ("s = 1", one),
@@ -1334,7 +1320,7 @@ async fn key_material_in_the_token_header_is_never_trusted() {
     }
     // The same against RSA: the attacker signs RS256 with its own RSA key (rsa2) and embeds its JWK.
     let rsa_layer = strict(verification_key(Algorithm::RS256));
-    let mut rsa2_jwk = jwk_entry("rsa-2");
+    let mut rsa2_jwk = jwk("rsa-2");
     rsa2_jwk["alg"] = json!("RS256");
     let attacker_rsa = EncodingKey::from_rsa_pem(&key_file("rsa2_private.pem")).unwrap();
     for (what, head) in [
@@ -3702,7 +3688,7 @@ async fn key_selection_by_kid_cannot_be_steered() {
                 &json!({"alg": "HS256", "kid": "rsa-1"}).to_string(),
                 &claims().to_string(),
                 Algorithm::HS256,
-                &EncodingKey::from_secret(jwk_entry("rsa-1").to_string().as_bytes()),
+                &EncodingKey::from_secret(jwk("rsa-1").to_string().as_bytes()),
             ),
             because(InvalidToken::AlgorithmMismatch),
         ),
@@ -4000,26 +3986,23 @@ async fn keys_cannot_be_configured_for_the_wrong_algorithm() {
         ),
         (
             "RSA JWK as HS256",
-            Key::from_jwk_json(&jwk_entry("rsa-1").to_string(), Some(Algorithm::HS256)),
+            Key::from_jwk_json(&jwk("rsa-1").to_string(), Some(Algorithm::HS256)),
         ),
         (
             "RSA JWK (alg RS256) as PS256",
-            Key::from_jwk_json(&jwk_entry("rsa-1").to_string(), Some(Algorithm::PS256)),
+            Key::from_jwk_json(&jwk("rsa-1").to_string(), Some(Algorithm::PS256)),
         ),
         (
             "EC JWK as ES384",
-            Key::from_jwk_json(&jwk_entry("ec-256").to_string(), Some(Algorithm::ES384)),
+            Key::from_jwk_json(&jwk("ec-256").to_string(), Some(Algorithm::ES384)),
         ),
         (
             "EC JWK as HS256",
-            Key::from_jwk_json(&jwk_entry("ec-256").to_string(), Some(Algorithm::HS256)),
+            Key::from_jwk_json(&jwk("ec-256").to_string(), Some(Algorithm::HS256)),
         ),
         (
             "EC JWK with private d",
-            Key::from_jwk_json(
-                &with(jwk_entry("ec-256"), "d", json!("AAAA")).to_string(),
-                None,
-            ),
+            Key::from_jwk_json(&with(jwk("ec-256"), "d", json!("AAAA")).to_string(), None),
         ),
         (
             "oct JWK without allow_symmetric",
@@ -4259,7 +4242,7 @@ async fn asynchronous_key_lookups_apply_the_same_rules() {
         (
             "attacker RSA key with embedded jwk",
             sign_raw(
-                &json!({"alg": "RS256", "jwk": jwk_entry("rsa-2")}).to_string(),
+                &json!({"alg": "RS256", "jwk": jwk("rsa-2")}).to_string(),
                 &admin.to_string(),
                 Algorithm::RS256,
                 &EncodingKey::from_rsa_pem(&key_file("rsa2_private.pem")).unwrap(),

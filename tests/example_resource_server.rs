@@ -484,18 +484,6 @@ fn user_claims() -> Value {
     patched(claims(), json!({"aud": null}))
 }
 
-/// `value` with `patch` merged in (a `null` member removes it).
-fn patched(mut value: Value, patch: Value) -> Value {
-    for (name, member) in patch.as_object().unwrap() {
-        if member.is_null() {
-            value.as_object_mut().unwrap().remove(name);
-        } else {
-            value[name] = member.clone();
-        }
-    }
-    value
-}
-
 /// A token with this header and the default claims (plus `patch`), signed by `key`.
 fn signed(header: Value, patch: Value, key: &EncodingKey) -> String {
     let alg = match header["alg"].as_str().unwrap() {

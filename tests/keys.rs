@@ -133,33 +133,6 @@ mod support {
         )
     }
 
-    pub fn jwks() -> Value {
-        serde_json::from_slice(&key_file("jwks.json")).expect("jwks.json")
-    }
-
-    /// The entry of `tests/keys/jwks.json` with this kid.
-    pub fn jwk(kid: &str) -> Value {
-        jwks()["keys"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|k| k["kid"] == kid)
-            .unwrap_or_else(|| panic!("no {kid} in jwks.json"))
-            .clone()
-    }
-
-    /// `value` with `patch` merged in (a `null` member removes it).
-    pub fn patched(mut value: Value, patch: Value) -> Value {
-        for (name, member) in patch.as_object().unwrap() {
-            if member.is_null() {
-                value.as_object_mut().unwrap().remove(name);
-            } else {
-                value[name] = member.clone();
-            }
-        }
-        value
-    }
-
     pub fn b64d(text: &str) -> Vec<u8> {
         URL_SAFE_NO_PAD.decode(text).expect("base64url")
     }
