@@ -72,6 +72,7 @@ impl<'a> TokenHeader<'a> {
 
 /// The answer of a [`KeyProvider`].
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum KeyLookup<'a, F> {
     /// The key, borrowed from the provider (static keys: no allocation, no reference counting).
     Found(&'a Key),
@@ -154,9 +155,14 @@ impl KeyProvider for StaticKeys {
 
     fn check(&self) -> Result<(), ConfigError> {
         if self.keys.is_empty() {
-            Err(ConfigError::NoKeys)
-        } else {
-            Ok(())
+            return Err(ConfigError::NoKeys);
         }
+        // With several keys a token must name its key, so a key without a kid could never be used.
+        if self.keys.len() > 1 && self.keys.iter().any(|key| key.kid().is_none()) {
+            return Err(ConfigError::InvalidOption(
+                "with several keys, every key needs a kid (Key::with_kid)".into(),
+            ));
+        }
+        Ok(())
     }
 }

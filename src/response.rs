@@ -86,7 +86,7 @@ impl DefaultErrorHandler {
 impl ErrorHandler for DefaultErrorHandler {
     fn render(&self, error: &AuthError, request: &RequestHead<'_>) -> Response<Bytes> {
         if is_grpc(request) {
-            return grpc_response(error);
+            return grpc_response(error, request);
         }
         let code = error.rfc6750_code();
         let body = format!(
@@ -132,11 +132,19 @@ pub fn is_grpc(request: &RequestHead<'_>) -> bool {
         .is_some_and(|ct| ct.as_bytes().starts_with(b"application/grpc"))
 }
 
-/// A trailers-only gRPC response with the status for `error` and its description in `grpc-message`.
-pub fn grpc_response(error: &AuthError) -> Response<Bytes> {
+/// A trailers-only gRPC response with the status for `error` and its description in `grpc-message`, with
+/// the request's gRPC content type (`application/grpc`, `application/grpc+proto`, `application/grpc-web`…).
+pub fn grpc_response(error: &AuthError, request: &RequestHead<'_>) -> Response<Bytes> {
     let mut response = Response::new(Bytes::new());
+    let content_type = request
+        .headers
+        .get(CONTENT_TYPE)
+        .filter(|ct| ct.as_bytes().starts_with(b"application/grpc"))
+        .cloned()
+        .unwrap_or(HeaderValue::from_static("application/grpc"));
     let headers = response.headers_mut();
-    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/grpc"));
+    headers.insert(CONTENT_TYPE, content_type);
+    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
     headers.insert(
         "grpc-status",
         HeaderValue::from(u16::from(error.grpc_code())),

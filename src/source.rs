@@ -201,9 +201,10 @@ impl TokenSource for QuerySource {
 }
 
 /// A cookie, e.g. `better-auth.session_data`, including a value split over chunk cookies `name.0`,
-/// `name.1`, … as Better Auth writes large cookies (the chunks are joined in order; a non-empty unsplit
-/// cookie wins when both are present). Cookies are parsed with the `cookie` crate; values are taken raw
-/// (no percent-decoding), without the optional surrounding double quotes.
+/// `name.1`, … as Better Auth writes large cookies (the chunks are joined in order). A non-empty unsplit
+/// cookie together with chunks is `400 invalid_request`: one of them is stale or was planted. Cookies are
+/// parsed with the `cookie` crate; values are taken raw (no percent-decoding), without the optional
+/// surrounding double quotes. Prefer a `__Host-` cookie name: it cannot be set from a sibling subdomain.
 ///
 /// A cookie sent twice with different values is `400 invalid_request`; an empty cookie counts as absent
 /// (that is how a cleared cookie looks).
@@ -267,15 +268,15 @@ impl TokenSource for CookieSource {
                 }
             }
         }
-        // An empty cookie is how a cleared one looks: fall back to the chunks, if any.
-        if let Some(value) = whole.filter(|v| !v.is_empty()) {
-            return Extracted::Found(Cow::Borrowed(value));
-        }
+        // An empty cookie is how a cleared one looks: it does not count.
+        let whole = whole.filter(|v| !v.is_empty());
         let joined: String = chunks.iter().map_while(|chunk| *chunk).collect();
-        if joined.is_empty() {
-            Extracted::Absent
-        } else {
-            Extracted::Found(Cow::Owned(joined))
+        match (whole, joined.is_empty()) {
+            (Some(value), true) => Extracted::Found(Cow::Borrowed(value)),
+            // Both forms at once: a stale or tossed cookie. Choosing one could pick the attacker's.
+            (Some(_), false) => Extracted::Invalid(InvalidRequest::RepeatedCredentials),
+            (None, false) => Extracted::Found(Cow::Owned(joined)),
+            (None, true) => Extracted::Absent,
         }
     }
 }

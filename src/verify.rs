@@ -425,15 +425,14 @@ fn header_member<'h>(
 
 /// RFC 7515 §4.1.9: case-insensitive, `application/` optional.
 fn media_type_eq(value: &str, expected: &str) -> bool {
-    let strip = |s: &str| -> String {
-        let lower = s.to_ascii_lowercase();
-        lower
-            .strip_prefix("application/")
-            .map(str::to_owned)
-            .unwrap_or(lower)
-    };
-    // Fast path without allocation for the common spellings.
-    value.eq_ignore_ascii_case(expected) || strip(value) == strip(expected)
+    fn subtype(media_type: &str) -> &str {
+        const PREFIX: &str = "application/";
+        match media_type.get(..PREFIX.len()) {
+            Some(prefix) if prefix.eq_ignore_ascii_case(PREFIX) => &media_type[PREFIX.len()..],
+            _ => media_type,
+        }
+    }
+    subtype(value).eq_ignore_ascii_case(subtype(expected))
 }
 
 /// The registered claims as found in the payload, unchecked.

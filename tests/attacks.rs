@@ -4005,10 +4005,17 @@ async fn keys_cannot_be_configured_for_the_wrong_algorithm() {
             Key::from_jwk_json(&with(jwk("ec-256"), "d", json!("AAAA")).to_string(), None),
         ),
         (
-            "oct JWK without allow_symmetric",
+            "oct JWK with a secret shorter than HS256 needs",
             Key::from_jwk_json(
-                r#"{"kty":"oct","alg":"HS256","k":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"}"#,
+                r#"{"kty":"oct","alg":"HS256","k":"AAAAAAAAAAAAAAAAAAAAAAAA"}"#,
                 None,
+            ),
+        ),
+        (
+            "oct JWK configured for RS256",
+            Key::from_jwk_json(
+                r#"{"kty":"oct","k":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"}"#,
+                Some(Algorithm::RS256),
             ),
         ),
         ("HS256 secret of 31 bytes", Key::hs256([1u8; 31])),
@@ -4029,7 +4036,14 @@ async fn keys_cannot_be_configured_for_the_wrong_algorithm() {
         "configurations that must fail were accepted:\n  {}",
         failures.join("\n  ")
     );
-    // A JWK set skips (does not load) an oct key unless symmetric keys are allowed.
+    // One oct JWK configured explicitly is a symmetric key the user asked for; a JWK set (a document
+    // published for many verifiers) skips oct keys unless symmetric keys are allowed.
+    let single = Key::from_jwk_json(
+        r#"{"kty":"oct","alg":"HS256","k":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"}"#,
+        None,
+    )
+    .expect("an explicitly configured oct JWK");
+    assert_eq!(single.algorithm(), Algorithm::HS256);
     let set = KeySet::from_jwks_json(r#"{"keys":[{"kty":"oct","alg":"HS256","k":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"}]}"#).unwrap();
     assert!(set.keys().is_empty() && set.skipped().len() == 1);
     let allowed = KeySet::from_jwks_json_with(

@@ -1292,9 +1292,18 @@ mod jwk_sets {
         let set = KeySet::from_jwks_json_with(&document, &options).unwrap();
         assert_eq!(set.keys().len(), 2, "{:?}", set.skipped());
 
-        // A single oct JWK is refused by default too.
+        // A single oct JWK configured explicitly is the user's own choice of a symmetric key: it loads,
+        // verifies, and still gets the HMAC length check.
         let single = json!({"kty": "oct", "alg": "HS256", "k": b64(SECRET)}).to_string();
-        invalid_jwk(Key::from_jwk_json(&single, None), &["symmetric"]);
+        let key = Key::from_jwk_json(&single, None).expect("an explicit oct JWK");
+        run(
+            &super::support::layer([key]),
+            bearer(&token(Algorithm::HS256, &claims(), None)),
+        )
+        .await
+        .assert_ok();
+        let short = json!({"kty": "oct", "alg": "HS256", "k": b64(&SECRET[1..])}).to_string();
+        invalid_jwk(Key::from_jwk_json(&short, None), &["too short"]);
     }
 
     #[test]
@@ -1445,17 +1454,16 @@ mod provider {
             "{}",
             outcome.www_authenticate()
         );
-        // Keys without kids at all: the same.
-        let layer = super::support::layer([
-            Key::from_pem(Algorithm::RS256, key_file("rsa_public.pem")).unwrap(),
-            Key::from_pem(Algorithm::ES256, key_file("ec256_public.pem")).unwrap(),
-        ]);
-        run(&layer, bearer(&token(Algorithm::RS256, &claims(), None)))
-            .await
-            .assert_invalid_token();
-        run(&layer, bearer(&token(Algorithm::ES256, &claims(), None)))
-            .await
-            .assert_invalid_token();
+        // Several keys without kids could never be chosen: refused when the layer is built.
+        let error = super::support::builder()
+            .key(Key::from_pem(Algorithm::RS256, key_file("rsa_public.pem")).unwrap())
+            .key(Key::from_pem(Algorithm::ES256, key_file("ec256_public.pem")).unwrap())
+            .build()
+            .unwrap_err();
+        assert!(
+            matches!(&error, ConfigError::InvalidOption(m) if m.contains("kid")),
+            "{error}"
+        );
     }
 
     #[tokio::test]

@@ -683,10 +683,12 @@ fn grpc(content_type: &str, token: Option<&str>) -> Request<String> {
 }
 
 #[track_caller]
-fn assert_grpc(outcome: &Outcome, code: &str) {
+fn assert_grpc(outcome: &Outcome, content_type: &str, code: &str) {
     assert_eq!(outcome.status, StatusCode::OK, "gRPC refusals are HTTP 200");
     assert!(!outcome.reached_inner);
-    assert_eq!(outcome.headers["content-type"], "application/grpc");
+    // The request's gRPC content type is answered in kind, and never cached.
+    assert_eq!(outcome.headers["content-type"], content_type);
+    assert_eq!(outcome.headers["cache-control"], "no-store");
     assert_eq!(outcome.headers["grpc-status"], code);
     assert!(
         !outcome.headers["grpc-message"].is_empty(),
@@ -699,19 +701,25 @@ fn assert_grpc(outcome: &Outcome, code: &str) {
 async fn grpc_unauthenticated() {
     let layer = layer();
     for content_type in ["application/grpc", "application/grpc+proto"] {
-        assert_grpc(&run(&layer, grpc(content_type, None)).await, "16");
+        assert_grpc(
+            &run(&layer, grpc(content_type, None)).await,
+            content_type,
+            "16",
+        );
         assert_grpc(
             &run(&layer, grpc(content_type, Some(&expired()))).await,
+            content_type,
             "16",
         );
         assert_grpc(
             &run(&layer, grpc(content_type, Some("abc.def.ghi"))).await,
+            content_type,
             "16",
         );
         let mut twice = grpc(content_type, Some("abc.def.ghi"));
         let field = twice.headers()["authorization"].clone();
         twice.headers_mut().append("authorization", field);
-        assert_grpc(&run(&layer, twice).await, "16");
+        assert_grpc(&run(&layer, twice).await, content_type, "16");
     }
 }
 
@@ -720,7 +728,7 @@ async fn grpc_permission_denied() {
     let layer = builder().check_claims(|_| false).build().unwrap();
     for content_type in ["application/grpc", "application/grpc+proto"] {
         let outcome = run(&layer, grpc(content_type, Some(&hs256(&claims())))).await;
-        assert_grpc(&outcome, "7");
+        assert_grpc(&outcome, content_type, "7");
     }
 }
 
@@ -728,10 +736,10 @@ async fn grpc_permission_denied() {
 async fn grpc_unavailable() {
     for content_type in ["application/grpc", "application/grpc+proto"] {
         let outcome = run(&outage_layer(), grpc(content_type, Some(&hs256(&claims())))).await;
-        assert_grpc(&outcome, "14");
+        assert_grpc(&outcome, content_type, "14");
         let layer = remote_layer(Remote::failing(Key::hs256(SECRET).unwrap()));
         let outcome = run(&layer, grpc(content_type, Some(&hs256(&claims())))).await;
-        assert_grpc(&outcome, "14");
+        assert_grpc(&outcome, content_type, "14");
     }
 }
 
@@ -941,6 +949,95 @@ fn layer_without_kid() -> JwtAuthLayer<RegisteredClaims> {
 // ---------------------------------------------------------------------------------------------------------
 // Configuration errors
 // ---------------------------------------------------------------------------------------------------------
+
+#[test]
+fn footguns_are_build_errors() {
+    let invalid = |result: Result<JwtAuthLayer<RegisteredClaims>, ConfigError>, what: &str| {
+        let error = build_error(result);
+        assert!(
+            matches!(error, ConfigError::InvalidOption(_)),
+            "{what}: {error:?}"
+        );
+    };
+    invalid(builder().required_typ(" ").build(), "empty required typ");
+    invalid(builder().max_token_len(10).build(), "tiny token cap");
+    invalid(
+        builder().max_lifetime(Duration::ZERO).build(),
+        "zero lifetime",
+    );
+    invalid(
+        builder().header(http::header::AUTHORIZATION).build(),
+        "Authorization as a bare header source",
+    );
+    invalid(
+        JwtAuthLayer::<RegisteredClaims>::builder()
+            .key(Key::hs256(SECRET).unwrap())
+            .key(Key::hs256([9u8; 32]).unwrap())
+            .build(),
+        "two keys without kids",
+    );
+    // Keys added before switching to a provider would be silently unused.
+    let error = build_error(
+        JwtAuthLayer::<RegisteredClaims>::builder()
+            .key(Key::hs256(SECRET).unwrap())
+            .provider(Remote::new(Key::hs256(SECRET).unwrap()))
+            .build(),
+    );
+    assert!(matches!(error, ConfigError::InvalidOption(_)), "{error:?}");
+}
+
+#[tokio::test]
+async fn require_claim_sub_overrides_require_sub_false() {
+    let layer = builder()
+        .require_sub(false)
+        .require_claim("sub")
+        .build()
+        .unwrap();
+    let mut no_sub = claims();
+    no_sub.as_object_mut().unwrap().remove("sub");
+    run(&layer, bearer(&hs256(&no_sub)))
+        .await
+        .assert_invalid_token();
+    let layer = builder().require_sub(false).build().unwrap();
+    run(&layer, bearer(&hs256(&no_sub))).await.assert_ok();
+}
+
+#[tokio::test]
+async fn claims_checks_compose() {
+    let layer = builder()
+        .check_claims(|c: &RegisteredClaims| c.sub.is_some())
+        .check_claims(|c: &RegisteredClaims| {
+            c.extra.get("email").is_some_and(|e| e == "a@example.com")
+        })
+        .build()
+        .unwrap();
+    run(&layer, bearer(&hs256(&claims()))).await.assert_ok();
+    let mut other = claims();
+    other["email"] = "b@example.com".into();
+    run(&layer, bearer(&hs256(&other)))
+        .await
+        .assert_refused(403, Some("insufficient_scope"));
+    // A later permissive check does not undo an earlier refusal.
+    let layer = builder()
+        .check_claims(|_| false)
+        .check_claims(|_| true)
+        .build()
+        .unwrap();
+    run(&layer, bearer(&hs256(&claims())))
+        .await
+        .assert_refused(403, Some("insufficient_scope"));
+}
+
+#[tokio::test]
+async fn async_provider_answering_with_another_kid_is_refused() {
+    // A buggy provider returns the key of "other" for any kid: the layer notices.
+    let key = Key::hs256(SECRET).unwrap().with_kid("other");
+    let layer = remote_layer(Remote::new(key));
+    let token = token(Algorithm::HS256, &claims(), Some("delay-1"));
+    run(&layer, bearer(&token)).await.assert_invalid_token();
+    let token = crate::token(Algorithm::HS256, &claims(), Some("other"));
+    run(&layer, bearer(&token)).await.assert_ok();
+}
 
 #[test]
 fn build_errors_surface_at_build() {

@@ -38,7 +38,8 @@ pin_project! {
     {
         Inner { #[pin] future: S::Future },
         Refused { response: Option<Response<Bytes>> },
-        AwaitingKey { #[pin] lookup: P::Future, deferred: Option<Deferred<S, ReqBody, C, P>> },
+        // Boxed: only the asynchronous path pays for carrying the service and the request.
+        AwaitingKey { #[pin] lookup: P::Future, deferred: Option<Box<Deferred<S, ReqBody, C, P>>> },
     }
 }
 
@@ -84,13 +85,13 @@ where
         Self {
             state: State::AwaitingKey {
                 lookup,
-                deferred: Some(Deferred {
+                deferred: Some(Box::new(Deferred {
                     inner,
                     request,
                     resume: shared,
                     token,
                     _provider: std::marker::PhantomData,
-                }),
+                })),
             },
         }
     }
@@ -126,7 +127,7 @@ where
                         resume,
                         token,
                         ..
-                    } = deferred
+                    } = *deferred
                         .take()
                         .expect("ResponseFuture polled after completion");
                     match resume.resume(&token, key, &RequestHead::of(&request)) {

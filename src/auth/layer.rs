@@ -10,9 +10,7 @@ use tower_layer::Layer;
 use super::JwtAuth;
 use super::future::Resume;
 use crate::claims::VerifiedHeader;
-#[cfg(feature = "tracing")]
-use crate::error::InvalidToken;
-use crate::error::{AuthError, ConfigError};
+use crate::error::{AuthError, ConfigError, InvalidToken};
 use crate::key::{Key, KeySet};
 use crate::provider::{KeyLookup, KeyProvider, StaticKeys};
 use crate::response::{DefaultErrorHandler, ErrorHandler};
@@ -84,6 +82,19 @@ pub struct JwtAuthBuilder<C, P = StaticKeys, H = DefaultErrorHandler> {
     _claims: PhantomData<fn() -> C>,
 }
 
+impl<C, P: fmt::Debug, H: fmt::Debug> fmt::Debug for JwtAuthBuilder<C, P, H> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JwtAuthBuilder")
+            .field("provider", &self.provider)
+            .field("handler", &self.handler)
+            .field("policy", &self.settings.policy)
+            .field("sources", &self.settings.sources.len())
+            .field("optional", &self.settings.optional)
+            .field("error", &self.settings.error)
+            .finish_non_exhaustive()
+    }
+}
+
 /// Everything but the provider and the handler, which change the builder's type.
 struct Settings<C> {
     policy: Policy,
@@ -112,6 +123,22 @@ impl<C, H> JwtAuthBuilder<C, StaticKeys, H> {
     pub fn key_set(self, set: KeySet) -> Self {
         self.keys(set.into_keys())
     }
+
+    /// Uses another key provider (e.g. a remote JWK set) instead of static keys. Keys added before are
+    /// not used by it, so adding any is a configuration error.
+    pub fn provider<P2: KeyProvider>(mut self, provider: P2) -> JwtAuthBuilder<C, P2, H> {
+        if !self.provider.keys().is_empty() {
+            self.fail(ConfigError::InvalidOption(
+                "keys were added and a provider was set: put the keys in the provider".into(),
+            ));
+        }
+        JwtAuthBuilder {
+            provider,
+            handler: self.handler,
+            settings: self.settings,
+            _claims: PhantomData,
+        }
+    }
 }
 
 impl<C, P> JwtAuthBuilder<C, P, DefaultErrorHandler> {
@@ -126,16 +153,6 @@ impl<C, P> JwtAuthBuilder<C, P, DefaultErrorHandler> {
 }
 
 impl<C, P, H> JwtAuthBuilder<C, P, H> {
-    /// Uses another key provider (e.g. a remote JWK set) instead of static keys.
-    pub fn provider<P2: KeyProvider>(self, provider: P2) -> JwtAuthBuilder<C, P2, H> {
-        JwtAuthBuilder {
-            provider,
-            handler: self.handler,
-            settings: self.settings,
-            _claims: PhantomData,
-        }
-    }
-
     /// Renders refusals with your own handler.
     pub fn error_handler<H2: ErrorHandler>(self, handler: H2) -> JwtAuthBuilder<C, P, H2> {
         JwtAuthBuilder {
@@ -182,6 +199,11 @@ impl<C, P, H> JwtAuthBuilder<C, P, H> {
 
     /// Refuses tokens whose `exp` is further than this from their `iat` (or from now, without `iat`).
     pub fn max_lifetime(mut self, lifetime: Duration) -> Self {
+        if lifetime.as_secs() == 0 {
+            self.fail(ConfigError::InvalidOption(
+                "a maximum lifetime under one second".into(),
+            ));
+        }
         self.settings.policy.max_lifetime = Some(lifetime.as_secs());
         self
     }
@@ -189,7 +211,13 @@ impl<C, P, H> JwtAuthBuilder<C, P, H> {
     /// Requires this `typ` (e.g. `at+jwt` for RFC 9068 access tokens), compared as a media type. Without
     /// it, `typ` may be absent, `JWT` or `at+jwt`, and anything else is refused.
     pub fn required_typ(mut self, typ: impl Into<String>) -> Self {
-        self.settings.policy.typ = TypPolicy::Required(typ.into().into());
+        let typ = typ.into();
+        if typ.trim().is_empty() {
+            self.fail(ConfigError::InvalidOption(
+                "the required typ is empty".into(),
+            ));
+        }
+        self.settings.policy.typ = TypPolicy::Required(typ.into());
         self
     }
 
@@ -205,7 +233,8 @@ impl<C, P, H> JwtAuthBuilder<C, P, H> {
             "nbf" => self.settings.policy.require_nbf = true,
             "iat" => self.settings.policy.require_iat = true,
             "jti" => self.settings.policy.require_jti = true,
-            "exp" | "sub" => {}
+            "sub" => self.settings.policy.require_sub = true,
+            "exp" => {}
             other => self.fail(ConfigError::InvalidOption(format!(
                 "require_claim takes nbf, iat or jti, not {other:?} (use issuer()/audience() for iss/aud)"
             ))),
@@ -222,13 +251,26 @@ impl<C, P, H> JwtAuthBuilder<C, P, H> {
 
     /// Tokens longer than this are refused before any decoding (default 8 KiB).
     pub fn max_token_len(mut self, len: usize) -> Self {
+        // The shortest meaningful JWS is far longer; a smaller cap is a typo.
+        if len < 64 {
+            self.fail(ConfigError::InvalidOption(format!(
+                "a token size cap of {len} bytes"
+            )));
+        }
         self.settings.policy.max_token_len = len;
         self
     }
 
-    /// A check on the verified claims; `false` answers `403 insufficient_scope`.
-    pub fn check_claims(mut self, check: impl Fn(&C) -> bool + Send + Sync + 'static) -> Self {
-        self.settings.check = Some(Box::new(check));
+    /// A check on the verified claims; `false` answers `403 insufficient_scope`. Checks added by several
+    /// calls must all pass.
+    pub fn check_claims(mut self, check: impl Fn(&C) -> bool + Send + Sync + 'static) -> Self
+    where
+        C: 'static,
+    {
+        self.settings.check = Some(match self.settings.check.take() {
+            None => Box::new(check),
+            Some(previous) => Box::new(move |claims: &C| previous(claims) && check(claims)),
+        });
         self
     }
 
@@ -244,8 +286,13 @@ impl<C, P, H> JwtAuthBuilder<C, P, H> {
         self.source(crate::source::CookieSource::new(name))
     }
 
-    /// Also reads the bare token from this header.
-    pub fn header(self, name: HeaderName) -> Self {
+    /// Also reads the bare token from this header (not `Authorization`: the default `Bearer` source reads it).
+    pub fn header(mut self, name: HeaderName) -> Self {
+        if name == http::header::AUTHORIZATION {
+            self.fail(ConfigError::InvalidOption(
+                "Authorization is read by the Bearer source; use .header() for other fields".into(),
+            ));
+        }
         self.source(HeaderSource::new(name))
     }
 
@@ -423,10 +470,15 @@ where
             .parse(token)
             .map_err(AuthError::from)
             .and_then(|parsed| {
-                key.and_then(|key| self.verify(&parsed, &key))
-                    .inspect_err(|error| {
-                        log_refusal(error, parsed.header().kid());
-                    })
+                let header = parsed.header();
+                key.and_then(|key| match (header.kid(), key.kid()) {
+                    // Defence in depth against a provider that answers with another key.
+                    (Some(wanted), Some(got)) if wanted != got => {
+                        Err(InvalidToken::UnknownKid.into())
+                    }
+                    _ => self.verify(&parsed, &key),
+                })
+                .inspect_err(|error| log_refusal(error, header.kid()))
             });
         result.map_err(|error| Box::new(self.handler.render(&error, request)))
     }

@@ -45,6 +45,7 @@ pub struct KeySet {
 
 /// A JWK set entry that was not loaded, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct SkippedJwk {
     /// The entry's `kid`, if it had a string one.
     pub kid: Option<String>,

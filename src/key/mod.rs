@@ -1,8 +1,9 @@
 //! Verification keys, each bound to exactly one algorithm.
 //!
 //! A [`Key`] is checked when it is loaded (secret length, RSA size and exponent, curve and coordinate
-//! lengths, no private material), so a key that exists can verify. The algorithm a token may use comes from
-//! the key, never from the token.
+//! lengths, no private material), so most broken keys are refused at start-up rather than failing every
+//! token. (An EC point off its curve is only found by the backend, at verification.) The algorithm a token
+//! may use comes from the key, never from the token.
 //!
 //! ```
 //! use tower_jwt_auth::{Algorithm, Key, KeySet};
@@ -175,13 +176,14 @@ impl Key {
 
     /// A key from one JWK (JSON text). The algorithm is the JWK's `alg`, or `alg` when the JWK has none
     /// (it can also be inferred for EC and OKP keys); a JWK whose `alg` contradicts `alg` is refused.
-    /// `kid` is taken from the JWK. Unlike in a [`KeySet`], an unusable JWK is an error here.
+    /// `kid` is taken from the JWK. Unlike in a [`KeySet`], an unusable JWK is an error here, and an `oct`
+    /// (symmetric) JWK is accepted: configuring one key explicitly is the explicit permission.
     pub fn from_jwk_json(json: &str, alg: Option<Algorithm>) -> Result<Self, ConfigError> {
         let value: serde_json::Value =
             serde_json::from_str(json).map_err(|_| ConfigError::InvalidJwk("not JSON".into()))?;
         let options = JwkOptions {
             default_algorithm: alg,
-            ..JwkOptions::default()
+            allow_symmetric: true,
         };
         jwk::key_from_jwk(&value, &options, alg).map_err(|e| ConfigError::InvalidJwk(e.to_string()))
     }
