@@ -42,7 +42,8 @@
 //!   aws-lc-rs is used; with neither, `build()` fails with [`ConfigError::NoCryptoBackend`].
 //! - `cookie` (default): [`source::CookieSource`].
 //! - `axum`: the [`Claims`] extractor.
-//! - `tracing`: a debug event per refusal, a warning per skipped JWK.
+//! - `tracing`: a debug event per refusal, a warning per skipped JWK, JWKS fetch events.
+//! - `remote`: [`remote::RemoteJwks`], a JWK set fetched over HTTP with any tower client.
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
@@ -56,6 +57,8 @@ pub mod extract;
 mod json;
 pub mod key;
 pub mod provider;
+#[cfg(feature = "remote")]
+pub mod remote;
 pub mod response;
 pub mod source;
 mod verify;

@@ -136,20 +136,9 @@ impl KeyProvider for StaticKeys {
     type Future = std::future::Ready<Result<Arc<Key>, AuthError>>;
 
     fn lookup<'a>(&'a self, header: &TokenHeader<'_>) -> KeyLookup<'a, Self::Future> {
-        let refused = |reason| KeyLookup::Refused(AuthError::InvalidToken(reason));
-        match header.kid() {
-            Some(kid) => {
-                let mut named = self.keys.iter().filter(|key| key.kid() == Some(kid));
-                match (named.next(), named.next()) {
-                    (Some(key), None) => KeyLookup::Found(key),
-                    (Some(_), Some(_)) => refused(InvalidToken::AmbiguousKid),
-                    (None, _) => refused(InvalidToken::UnknownKid),
-                }
-            }
-            None => match self.keys.as_slice() {
-                [key] => KeyLookup::Found(key),
-                _ => refused(InvalidToken::KidRequired),
-            },
+        match select_key(&self.keys, header) {
+            Ok(key) => KeyLookup::Found(key),
+            Err(reason) => KeyLookup::Refused(AuthError::InvalidToken(reason)),
         }
     }
 
@@ -164,5 +153,27 @@ impl KeyProvider for StaticKeys {
             ));
         }
         Ok(())
+    }
+}
+
+/// The key a token names among `keys`: by `kid`, or the only key when the token names none. Shared by the
+/// providers so that every one applies the same rules.
+pub(crate) fn select_key<'k, K: std::borrow::Borrow<Key>>(
+    keys: &'k [K],
+    header: &TokenHeader<'_>,
+) -> Result<&'k K, InvalidToken> {
+    match header.kid() {
+        Some(kid) => {
+            let mut named = keys.iter().filter(|key| key.borrow().kid() == Some(kid));
+            match (named.next(), named.next()) {
+                (Some(key), None) => Ok(key),
+                (Some(_), Some(_)) => Err(InvalidToken::AmbiguousKid),
+                (None, _) => Err(InvalidToken::UnknownKid),
+            }
+        }
+        None => match keys {
+            [key] => Ok(key),
+            _ => Err(InvalidToken::KidRequired),
+        },
     }
 }
