@@ -6,9 +6,15 @@
 //! ```
 //!
 //! Keys (exactly one):
-//! - `JWT_SECRET`: an HS256 secret of at least 32 bytes (`BETTER_AUTH_SECRET` is used when it is unset);
+//! - `JWT_SECRET`: an HS256 secret of at least 32 bytes (`BETTER_AUTH_SECRET` is used when no other key
+//!   setting is given);
 //! - `JWT_PUBLIC_KEY`: the path of a PEM public key, with `JWT_ALG` (RS256, PS256, ES256, EdDSA, …);
-//! - `JWT_JWKS_FILE`: the path of a JWK set.
+//! - `JWT_JWKS_FILE`: the path of a JWK set;
+//! - `JWT_JWKS_URL`: the URL of a JWK set, fetched and refreshed in the background;
+//! - `JWT_OIDC_ISSUER`: an OpenID Connect issuer: its discovery document gives the JWK set, and `iss` must
+//!   equal the issuer;
+//! - `BETTER_AUTH_URL`: a Better Auth deployment (JWT plugin): keys from `{url}/api/auth/jwks`, `iss` and
+//!   `aud` equal to its origin.
 //!
 //! Optional: `JWT_KID` (the configured key's id), `JWT_ISSUER`, `JWT_AUDIENCE`, `JWT_REQUIRED_TYP`,
 //! `JWT_COOKIE` (also read the token from this cookie), `LISTEN_ADDR` (default `127.0.0.1:3000`),
@@ -20,7 +26,10 @@ use std::str::FromStr;
 
 use axum::routing::get;
 use axum::{Json, Router};
-use tower_jwt_auth::{Algorithm, Claims, JwtAuthLayer, Key, KeySet, RegisteredClaims};
+use tower_jwt_auth::remote::{DefaultClient, Discovery, RemoteJwks};
+use tower_jwt_auth::{
+    Algorithm, Claims, JwtAuthBuilder, JwtAuthLayer, Key, KeySet, RegisteredClaims,
+};
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -39,12 +48,13 @@ async fn main() -> ExitCode {
 }
 
 async fn run() -> Result<(), String> {
-    let auth = layer_from_env()?;
     let addr = var("LISTEN_ADDR").unwrap_or_else(|| "127.0.0.1:3000".into());
-    let app = Router::new()
-        .route("/me", get(me))
-        .layer(auth)
-        .route("/health", get(|| async { "ok" }));
+    let protected = Router::new().route("/me", get(me));
+    let protected = match auth_from_env().await? {
+        Auth::Static(layer) => protected.layer(layer),
+        Auth::Remote(layer) => protected.layer(layer),
+    };
+    let app = protected.route("/health", get(|| async { "ok" }));
     let listener = tokio::net::TcpListener::bind(&addr)
         .await
         .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
@@ -67,71 +77,162 @@ fn var(name: &str) -> Option<String> {
     env::var(name).ok().filter(|v| !v.trim().is_empty())
 }
 
-fn layer_from_env() -> Result<JwtAuthLayer<RegisteredClaims>, String> {
-    let secret = var("JWT_SECRET")
-        .map(|s| ("JWT_SECRET", s))
-        .or_else(|| var("BETTER_AUTH_SECRET").map(|s| ("BETTER_AUTH_SECRET", s)));
-    let public_key = var("JWT_PUBLIC_KEY");
-    let jwks_file = var("JWT_JWKS_FILE");
-    let kid = var("JWT_KID");
+/// The layer, with static keys or with keys fetched over HTTP.
+enum Auth {
+    Static(JwtAuthLayer<RegisteredClaims>),
+    Remote(JwtAuthLayer<RegisteredClaims, RemoteJwks<DefaultClient>>),
+}
 
-    let keys: Vec<Key> = match (secret, public_key, jwks_file) {
-        (Some((name, secret)), None, None) => {
-            let key = Key::hs256(secret.as_bytes()).map_err(|e| format!("{name}: {e}"))?;
-            tracing::info!("verifying HS256 tokens with the secret from {name}");
-            vec![key]
+/// The key settings; exactly one may be given.
+const KEY_SETTINGS: [&str; 6] = [
+    "JWT_SECRET",
+    "JWT_PUBLIC_KEY",
+    "JWT_JWKS_FILE",
+    "JWT_JWKS_URL",
+    "JWT_OIDC_ISSUER",
+    "BETTER_AUTH_URL",
+];
+
+async fn auth_from_env() -> Result<Auth, String> {
+    let given: Vec<&str> = KEY_SETTINGS
+        .into_iter()
+        .filter(|name| var(name).is_some())
+        .collect();
+    let setting = match given.as_slice() {
+        [one] => *one,
+        // Better Auth apps carry their secret in the environment anyway: it is the fallback.
+        [] if var("BETTER_AUTH_SECRET").is_some() => "BETTER_AUTH_SECRET",
+        [] => {
+            return Err(format!(
+                "no key configured: set one of {} (or BETTER_AUTH_SECRET)",
+                KEY_SETTINGS.join(", ")
+            ));
         }
-        (None, Some(path), None) => {
+        several => return Err(format!("set only one of {}", several.join(", "))),
+    };
+    if setting != "BETTER_AUTH_SECRET" && var("BETTER_AUTH_SECRET").is_some() {
+        tracing::info!("BETTER_AUTH_SECRET is set but not used: {setting} configures the keys");
+    }
+    let value = var(setting).unwrap_or_default();
+    match setting {
+        "JWT_SECRET" | "BETTER_AUTH_SECRET" => {
+            let key = Key::hs256(value.as_bytes()).map_err(|e| format!("{setting}: {e}"))?;
+            tracing::info!("verifying HS256 tokens with the secret from {setting}");
+            static_layer(vec![key])
+        }
+        "JWT_PUBLIC_KEY" => {
             let alg =
                 var("JWT_ALG").ok_or("JWT_PUBLIC_KEY needs JWT_ALG (e.g. RS256, ES256, EdDSA)")?;
             let alg = Algorithm::from_str(&alg)
                 .map_err(|_| format!("JWT_ALG: unknown algorithm {alg:?}"))?;
-            let pem = std::fs::read(&path)
-                .map_err(|e| format!("JWT_PUBLIC_KEY: cannot read {path}: {e}"))?;
+            let pem = std::fs::read(&value)
+                .map_err(|e| format!("JWT_PUBLIC_KEY: cannot read {value}: {e}"))?;
             let key =
-                Key::from_pem(alg, pem).map_err(|e| format!("JWT_PUBLIC_KEY ({path}): {e}"))?;
-            tracing::info!("verifying {alg:?} tokens with the public key in {path}");
-            vec![key]
+                Key::from_pem(alg, pem).map_err(|e| format!("JWT_PUBLIC_KEY ({value}): {e}"))?;
+            tracing::info!("verifying {alg:?} tokens with the public key in {value}");
+            static_layer(vec![key])
         }
-        (None, None, Some(path)) => {
-            let json = std::fs::read_to_string(&path)
-                .map_err(|e| format!("JWT_JWKS_FILE: cannot read {path}: {e}"))?;
+        "JWT_JWKS_FILE" => {
+            let json = std::fs::read_to_string(&value)
+                .map_err(|e| format!("JWT_JWKS_FILE: cannot read {value}: {e}"))?;
             let set = KeySet::from_jwks_json(&json)
-                .map_err(|e| format!("JWT_JWKS_FILE ({path}): {e}"))?;
+                .map_err(|e| format!("JWT_JWKS_FILE ({value}): {e}"))?;
             for skipped in set.skipped() {
-                tracing::warn!("{path}: {skipped}");
+                tracing::warn!("{value}: {skipped}");
             }
             for key in set.keys() {
                 tracing::info!(
-                    "loaded {:?} key {:?} from {path}",
+                    "loaded {:?} key {:?} from {value}",
                     key.algorithm(),
                     key.kid()
                 );
             }
-            set.into_keys()
+            static_layer(set.into_keys())
         }
-        (None, None, None) => {
-            return Err(
-                "no key configured: set JWT_SECRET (or BETTER_AUTH_SECRET), JWT_PUBLIC_KEY with JWT_ALG, or JWT_JWKS_FILE"
-                    .into(),
-            );
+        "JWT_JWKS_URL" => {
+            no_kid_with(setting)?;
+            let jwks = RemoteJwks::builder(value.clone())
+                .build()
+                .map_err(|e| format!("JWT_JWKS_URL: {e}"))?;
+            remote_layer(
+                JwtAuthLayer::<RegisteredClaims>::builder().provider(jwks.clone()),
+                jwks,
+            )
+            .await
+        }
+        "JWT_OIDC_ISSUER" => {
+            no_kid_with(setting)?;
+            let discovery = Discovery::fetch_with_default_client(&value)
+                .await
+                .map_err(|e| format!("JWT_OIDC_ISSUER {value}: {e}"))?;
+            tracing::info!("OIDC issuer {value}: keys from {}", discovery.jwks_uri);
+            let jwks = RemoteJwks::builder(discovery.jwks_uri)
+                .build()
+                .map_err(|e| format!("JWT_OIDC_ISSUER: {e}"))?;
+            let builder = JwtAuthLayer::<RegisteredClaims>::builder()
+                .provider(jwks.clone())
+                .issuer(discovery.issuer);
+            remote_layer(builder, jwks).await
         }
         _ => {
-            return Err(
-                "set only one of JWT_SECRET/BETTER_AUTH_SECRET, JWT_PUBLIC_KEY, JWT_JWKS_FILE"
-                    .into(),
+            no_kid_with(setting)?;
+            let builder = JwtAuthLayer::<RegisteredClaims>::better_auth(&value)
+                .map_err(|e| format!("BETTER_AUTH_URL: {e}"))?;
+            let jwks = builder.key_provider().clone();
+            tracing::info!(
+                "verifying Better Auth tokens of {value} (keys from {})",
+                jwks.url()
             );
+            remote_layer(builder, jwks).await
         }
-    };
-    let keys = match kid {
+    }
+}
+
+/// A JWK set names its keys itself.
+fn no_kid_with(setting: &str) -> Result<(), String> {
+    match var("JWT_KID") {
+        Some(_) => Err(format!("JWT_KID applies to a single key, not to {setting}")),
+        None => Ok(()),
+    }
+}
+
+fn static_layer(keys: Vec<Key>) -> Result<Auth, String> {
+    let keys = match var("JWT_KID") {
         Some(kid) if keys.len() == 1 => keys.into_iter().map(|k| k.with_kid(kid.clone())).collect(),
         Some(_) => {
             return Err("JWT_KID applies to a single key; a JWK set names its keys itself".into());
         }
         None => keys,
     };
+    let builder = options(JwtAuthLayer::<RegisteredClaims>::builder().keys(keys));
+    builder
+        .build()
+        .map(Auth::Static)
+        .map_err(|e| format!("configuration: {e}"))
+}
 
-    let mut builder = JwtAuthLayer::<RegisteredClaims>::builder().keys(keys);
+async fn remote_layer(
+    builder: JwtAuthBuilder<RegisteredClaims, RemoteJwks<DefaultClient>>,
+    jwks: RemoteJwks<DefaultClient>,
+) -> Result<Auth, String> {
+    let layer = options(builder)
+        .build()
+        .map_err(|e| format!("configuration: {e}"))?;
+    // An outage of the key server is not a configuration error: start, answer 503, recover by itself.
+    match jwks.load().await {
+        Ok(()) => tracing::info!("loaded keys {:?} from {}", jwks.kids(), jwks.url()),
+        Err(e) => tracing::warn!(
+            "cannot load keys from {} yet ({e}); requests get 503 until it answers",
+            jwks.url()
+        ),
+    }
+    Ok(Auth::Remote(layer))
+}
+
+/// The options every key setting shares.
+fn options<P>(
+    mut builder: JwtAuthBuilder<RegisteredClaims, P>,
+) -> JwtAuthBuilder<RegisteredClaims, P> {
     if let Some(issuer) = var("JWT_ISSUER") {
         tracing::info!("requiring iss = {issuer:?}");
         builder = builder.issuer(issuer);
@@ -148,5 +249,5 @@ fn layer_from_env() -> Result<JwtAuthLayer<RegisteredClaims>, String> {
         tracing::info!("also reading the token from the cookie {cookie:?}");
         builder = builder.cookie(cookie);
     }
-    builder.build().map_err(|e| format!("configuration: {e}"))
+    builder
 }

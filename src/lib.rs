@@ -43,13 +43,17 @@
 //! - `cookie` (default): [`source::CookieSource`].
 //! - `axum`: the [`Claims`] extractor.
 //! - `tracing`: a debug event per refusal, a warning per skipped JWK, JWKS fetch events.
-//! - `remote`: [`remote::RemoteJwks`], a JWK set fetched over HTTP with any tower client.
+//! - `remote`: [`remote::RemoteJwks`], a JWK set fetched over HTTP with any tower client; OIDC discovery
+//!   ([`remote::Discovery`]); the Better Auth preset ([`better_auth`]).
+//! - `remote-client`: a default HTTP client for it (hyper-util with rustls).
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod auth;
+#[cfg(feature = "remote")]
+pub mod better_auth;
 pub mod claims;
 pub mod error;
 #[cfg(feature = "axum")]

@@ -852,7 +852,6 @@ fn two_key_settings_at_once() {
             ("JWT_ALG", "ES256"),
         ][..],
         &[("JWT_SECRET", secret()), ("JWT_JWKS_FILE", &jwks)],
-        &[("BETTER_AUTH_SECRET", secret()), ("JWT_JWKS_FILE", &jwks)],
         &[
             ("JWT_PUBLIC_KEY", &pem),
             ("JWT_ALG", "ES256"),
@@ -861,6 +860,21 @@ fn two_key_settings_at_once() {
     ] {
         start_fails(env).assert_one_line(&["only one"]);
     }
+}
+
+/// `BETTER_AUTH_SECRET` is in every Better Auth app's environment: it is only the fallback key, so another
+/// key setting beside it is not a conflict, and the secret is then not used.
+#[test]
+fn better_auth_secret_is_only_a_fallback() {
+    let jwks = fixture("jwks.json");
+    let server = Server::start(&[("BETTER_AUTH_SECRET", secret()), ("JWT_JWKS_FILE", &jwks)]);
+    server
+        .me(&token(Algorithm::ES256, &user_claims(), Some("ec-256")))
+        .assert_claims("user-1");
+    // A token under the secret is not accepted: the JWK set configures the keys.
+    server
+        .me(&hs256_with(secret().as_bytes(), json!({})))
+        .assert_invalid_token();
 }
 
 #[test]

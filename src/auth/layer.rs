@@ -153,6 +153,11 @@ impl<C, P> JwtAuthBuilder<C, P, DefaultErrorHandler> {
 }
 
 impl<C, P, H> JwtAuthBuilder<C, P, H> {
+    /// The key provider being configured (e.g. to load a remote JWK set before serving).
+    pub fn key_provider(&self) -> &P {
+        &self.provider
+    }
+
     /// Renders refusals with your own handler.
     pub fn error_handler<H2: ErrorHandler>(self, handler: H2) -> JwtAuthBuilder<C, P, H2> {
         JwtAuthBuilder {

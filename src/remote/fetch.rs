@@ -75,6 +75,8 @@ pub enum FetchError {
     NoUsableKey,
     /// The set has more keys than the cap.
     TooManyKeys(usize),
+    /// A discovery document is unusable (names another issuer, has no `jwks_uri`, …).
+    Discovery(String),
 }
 
 impl fmt::Display for FetchError {
@@ -88,6 +90,7 @@ impl fmt::Display for FetchError {
             Self::Malformed(e) => write!(f, "not a JWK set: {e}"),
             Self::NoUsableKey => f.write_str("no usable key in the set"),
             Self::TooManyKeys(n) => write!(f, "{n} keys, over the cap"),
+            Self::Discovery(e) => write!(f, "discovery: {e}"),
         }
     }
 }

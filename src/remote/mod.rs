@@ -37,6 +37,9 @@
 //! - Dropping every clone of the provider (and so the layer) stops the background task;
 //!   [`ShutdownHandle`] stops it explicitly.
 
+#[cfg(feature = "remote-client")]
+mod client;
+mod discovery;
 mod fetch;
 
 use std::fmt;
@@ -49,6 +52,9 @@ use std::time::{Duration, Instant};
 use arc_swap::ArcSwapOption;
 use http::Uri;
 
+#[cfg(feature = "remote-client")]
+pub use client::{DefaultClient, default_client};
+pub use discovery::Discovery;
 pub use fetch::{BoxedBody, FetchError, JwksClient};
 use fetch::{FetchLimits, Fetched, fetch_jwks};
 
@@ -93,6 +99,7 @@ pub struct RemoteJwksBuilder<C> {
 
 #[derive(Debug, Clone)]
 struct Config {
+    connect_timeout: Duration,
     min_refresh: Duration,
     max_refresh: Duration,
     default_refresh: Duration,
@@ -108,6 +115,7 @@ impl RemoteJwks<NoClient> {
             url: url.into(),
             client: NoClient,
             config: Config {
+                connect_timeout: Duration::from_secs(2),
                 min_refresh: Duration::from_secs(5 * 60),
                 max_refresh: Duration::from_secs(24 * 60 * 60),
                 default_refresh: Duration::from_secs(10 * 60),
@@ -159,6 +167,12 @@ impl<C> RemoteJwksBuilder<C> {
         self
     }
 
+    /// Connect timeout of the default client (default 2 s; a client you bring has its own).
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.config.connect_timeout = timeout;
+        self
+    }
+
     /// Total time for one fetch, connection and body included (default 5 s).
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.config.limits.total_timeout = timeout;
@@ -181,6 +195,15 @@ impl<C> RemoteJwksBuilder<C> {
     pub fn max_redirects(mut self, redirects: usize) -> Self {
         self.config.limits.max_redirects = redirects;
         self
+    }
+}
+
+#[cfg(feature = "remote-client")]
+impl RemoteJwksBuilder<NoClient> {
+    /// The provider with the [`DefaultClient`], or why the configuration cannot work.
+    pub fn build(self) -> Result<RemoteJwks<DefaultClient>, ConfigError> {
+        let client = default_client(self.config.connect_timeout)?;
+        self.client(client).build()
     }
 }
 
