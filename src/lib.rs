@@ -73,7 +73,7 @@ pub use error::{AuthError, ConfigError, InvalidRequest, InvalidToken};
 #[cfg(feature = "axum")]
 pub use extract::{Claims, MissingClaims};
 pub use key::{JwkOptions, Key, KeySet, SkippedJwk};
-pub use provider::{KeyLookup, KeyProvider, StaticKeys, TokenHeader};
+pub use provider::{Issuers, KeyLookup, KeyProvider, StaticKeys, TokenHeader};
 pub use response::{DefaultErrorHandler, ErrorHandler, ResponseBody};
 
 pub use bytes::Bytes;

@@ -36,6 +36,8 @@ use crate::key::Key;
 pub struct TokenHeader<'a> {
     alg: Algorithm,
     kid: Option<Cow<'a, str>>,
+    /// The encoded payload, for providers that route by `iss` before the signature is checked.
+    payload: Option<Cow<'a, str>>,
 }
 
 impl<'a> TokenHeader<'a> {
@@ -44,11 +46,23 @@ impl<'a> TokenHeader<'a> {
         Self {
             alg,
             kid: kid.map(Cow::Borrowed),
+            payload: None,
         }
     }
 
-    pub(crate) fn from_parts(alg: Algorithm, kid: Option<Cow<'a, str>>) -> Self {
-        Self { alg, kid }
+    /// The same header with the token's encoded payload, so that [`TokenHeader::unverified_issuer`] can
+    /// read it (for tests and custom providers).
+    pub fn with_payload(mut self, payload: &'a str) -> Self {
+        self.payload = Some(Cow::Borrowed(payload));
+        self
+    }
+
+    pub(crate) fn from_parts(alg: Algorithm, kid: Option<Cow<'a, str>>, payload: &'a str) -> Self {
+        Self {
+            alg,
+            kid,
+            payload: Some(Cow::Borrowed(payload)),
+        }
     }
 
     /// The `alg` the token claims. The key decides whether it is allowed.
@@ -61,11 +75,36 @@ impl<'a> TokenHeader<'a> {
         self.kid.as_deref()
     }
 
+    /// The token's `iss`, read from its payload BEFORE the signature is checked: only for choosing where to
+    /// look for the key (see [`Issuers`]), never for trusting anything. Decodes the payload on each call.
+    /// `Ok(None)` when the token has no string `iss`; an error when the payload is not a strict JSON object.
+    pub fn unverified_issuer(&self) -> Result<Option<String>, InvalidToken> {
+        use base64::Engine;
+        let Some(payload) = &self.payload else {
+            return Ok(None);
+        };
+        let decoded = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(payload.as_bytes())
+            .map_err(|_| InvalidToken::Malformed)?;
+        let mut issuer = None;
+        crate::json::parse_object(&decoded, 16, |name, value| {
+            if name.eq_str("iss") {
+                issuer = Some(match value {
+                    crate::json::Value::String(iss) => iss.to_cow().into_owned(),
+                    _ => return Err(InvalidToken::InvalidClaim("iss")),
+                });
+            }
+            Ok(())
+        })?;
+        Ok(issuer)
+    }
+
     /// A copy that owns its strings, for providers that look keys up asynchronously.
     pub fn into_owned(self) -> TokenHeader<'static> {
         TokenHeader {
             alg: self.alg,
             kid: self.kid.map(|kid| Cow::Owned(kid.into_owned())),
+            payload: self.payload.map(|payload| Cow::Owned(payload.into_owned())),
         }
     }
 }
@@ -100,6 +139,95 @@ pub trait KeyProvider: Send + Sync + 'static {
     /// Called once by the layer's `build()`: refuse a configuration that can never verify a token.
     fn check(&self) -> Result<(), ConfigError> {
         Ok(())
+    }
+
+    /// The issuers this provider routes tokens by, if it routes by issuer (see [`Issuers`]): the layer then
+    /// requires `iss` to be one of them.
+    fn routed_issuers(&self) -> Vec<String> {
+        Vec::new()
+    }
+}
+
+/// Several issuers, each with its own keys: a token is routed by its (unverified) `iss` to that issuer's
+/// provider. A token naming no configured issuer is refused before any key lookup or fetch, and a key of
+/// issuer A never verifies a token claiming issuer B. The layer requires `iss` to be one of the issuers.
+///
+/// ```
+/// use tower_jwt_auth::{Issuers, JwtAuthLayer, Key, RegisteredClaims, StaticKeys};
+///
+/// let issuers = Issuers::new()
+///     .issuer("https://a.example.com", StaticKeys::new([Key::hs256([1u8; 32])?])?)
+///     .issuer("https://b.example.com", StaticKeys::new([Key::hs256([2u8; 32])?])?);
+/// let layer = JwtAuthLayer::<RegisteredClaims>::builder().provider(issuers).build()?;
+/// # Ok::<(), tower_jwt_auth::ConfigError>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct Issuers<P> {
+    issuers: Vec<(String, P)>,
+}
+
+impl<P> Default for Issuers<P> {
+    fn default() -> Self {
+        Self {
+            issuers: Vec::new(),
+        }
+    }
+}
+
+impl<P: KeyProvider> Issuers<P> {
+    /// No issuers yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Tokens whose `iss` is exactly `issuer` get their key from `provider`.
+    pub fn issuer(mut self, issuer: impl Into<String>, provider: P) -> Self {
+        self.issuers.push((issuer.into(), provider));
+        self
+    }
+}
+
+impl<P: KeyProvider> KeyProvider for Issuers<P> {
+    type Future = P::Future;
+
+    fn lookup<'a>(&'a self, header: &TokenHeader<'_>) -> KeyLookup<'a, Self::Future> {
+        let issuer = match header.unverified_issuer() {
+            Ok(Some(issuer)) => issuer,
+            Ok(None) => return KeyLookup::Refused(InvalidToken::MissingClaim("iss").into()),
+            Err(reason) => return KeyLookup::Refused(reason.into()),
+        };
+        match self.issuers.iter().find(|(name, _)| *name == issuer) {
+            Some((_, provider)) => provider.lookup(header),
+            None => KeyLookup::Refused(InvalidToken::WrongIssuer.into()),
+        }
+    }
+
+    fn check(&self) -> Result<(), ConfigError> {
+        if self.issuers.is_empty() {
+            return Err(ConfigError::NoKeys);
+        }
+        for (index, (issuer, provider)) in self.issuers.iter().enumerate() {
+            if issuer.is_empty() {
+                return Err(ConfigError::InvalidOption("an empty issuer".into()));
+            }
+            if self.issuers[..index]
+                .iter()
+                .any(|(other, _)| other == issuer)
+            {
+                return Err(ConfigError::InvalidOption(format!(
+                    "issuer {issuer:?} is configured twice"
+                )));
+            }
+            provider.check()?;
+        }
+        Ok(())
+    }
+
+    fn routed_issuers(&self) -> Vec<String> {
+        self.issuers
+            .iter()
+            .map(|(issuer, _)| issuer.clone())
+            .collect()
     }
 }
 

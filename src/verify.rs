@@ -58,7 +58,8 @@ pub(crate) enum TypPolicy {
 /// Claim rules, built once per layer.
 #[derive(Debug, Clone)]
 pub(crate) struct Policy {
-    pub(crate) issuer: Option<Box<str>>,
+    /// `iss` must be one of these when there are any.
+    pub(crate) issuers: Vec<Box<str>>,
     pub(crate) audiences: Box<[Box<str>]>,
     pub(crate) leeway: u64,
     pub(crate) max_lifetime: Option<u64>,
@@ -74,7 +75,7 @@ pub(crate) struct Policy {
 impl Default for Policy {
     fn default() -> Self {
         Self {
-            issuer: None,
+            issuers: Vec::new(),
             audiences: Box::new([]),
             leeway: 30,
             max_lifetime: None,
@@ -122,7 +123,7 @@ impl Parsed<'_> {
                 std::str::from_utf8(&self.header_json[range.clone()]).unwrap_or("\u{fffd}"),
             )),
         };
-        TokenHeader::from_parts(self.alg, kid)
+        TokenHeader::from_parts(self.alg, kid, self.payload)
     }
 }
 
@@ -297,9 +298,9 @@ impl Verifier {
             return Err(InvalidToken::LifetimeTooLong);
         }
 
-        let iss = string_claim(claims.iss, "iss", policy.issuer.is_some())?;
-        if let Some(expected) = &policy.issuer
-            && !iss.is_some_and(|iss| iss.eq_str(expected))
+        let iss = string_claim(claims.iss, "iss", !policy.issuers.is_empty())?;
+        if !policy.issuers.is_empty()
+            && !iss.is_some_and(|iss| policy.issuers.iter().any(|expected| iss.eq_str(expected)))
         {
             return Err(InvalidToken::WrongIssuer);
         }

@@ -174,7 +174,7 @@ impl<C, P, H> JwtAuthBuilder<C, P, H> {
         if issuer.is_empty() {
             self.fail(ConfigError::InvalidOption("the issuer is empty".into()));
         }
-        self.settings.policy.issuer = Some(issuer.into());
+        self.settings.policy.issuers = vec![issuer.into()];
         self
     }
 
@@ -342,6 +342,21 @@ where
             return Err(error);
         }
         self.provider.check()?;
+        let mut policy = policy;
+        let routed = self.provider.routed_issuers();
+        if !routed.is_empty() {
+            // A provider that routes by issuer decides which issuers exist.
+            if let Some(extra) = policy
+                .issuers
+                .iter()
+                .find(|i| !routed.iter().any(|r| r == &***i))
+            {
+                return Err(ConfigError::InvalidOption(format!(
+                    "issuer {extra:?} is not one the provider routes to"
+                )));
+            }
+            policy.issuers = routed.into_iter().map(String::into_boxed_str).collect();
+        }
         let sources = Sources::new(sources);
         if sources.is_empty() {
             return Err(ConfigError::InvalidOption("no token source".into()));

@@ -255,7 +255,7 @@ impl<C: JwksClient> RemoteJwks<C> {
     /// requests without waiting; without it the first request loads the set.
     pub async fn load(&self) -> Result<(), FetchError> {
         Inner::start_background(&self.inner);
-        Arc::clone(&self.inner).refresh().await
+        Arc::clone(&self.inner).refresh(false).await
     }
 
     /// A handle that stops the background refresh (cached keys stay in use).
@@ -430,7 +430,7 @@ impl<C: JwksClient> Inner<C> {
         let header = header.clone().into_owned();
         KeyLookup::Pending(Box::pin(async move {
             if fetch {
-                let _ = Arc::clone(&inner).refresh().await;
+                let _ = Arc::clone(&inner).refresh(false).await;
             } else {
                 // Bounded: the holder's fetch has a total timeout.
                 drop(Arc::clone(&inner.fetch_lock).lock_owned().await);
@@ -459,11 +459,15 @@ impl<C: JwksClient> Inner<C> {
 
     /// One fetch, single-flight: a caller that waited for another's fetch takes its outcome. Takes an
     /// owned `Arc` so that the future is `'static` and provably `Send`.
-    async fn refresh(self: Arc<Self>) -> Result<(), FetchError> {
+    /// With `only_if_due` (the background task), nothing is fetched unless a refresh is still due once the
+    /// lock is held: a request may just have loaded the set.
+    async fn refresh(self: Arc<Self>, only_if_due: bool) -> Result<(), FetchError> {
         let seen = self.generation.load(Ordering::Acquire);
         // Owned guards keep borrows out of the future, which keeps it provably `Send`.
         let _guard = Arc::clone(&self.fetch_lock).lock_owned().await;
-        if self.generation.load(Ordering::Acquire) != seen {
+        if self.generation.load(Ordering::Acquire) != seen
+            || (only_if_due && !self.next_refresh(self.now()).is_zero())
+        {
             return Ok(());
         }
         let result = fetch_jwks(
@@ -573,7 +577,7 @@ impl<C: JwksClient> Inner<C> {
                 if *shutdown.borrow() {
                     return;
                 }
-                let _ = inner.refresh().await;
+                let _ = inner.refresh(true).await;
             }
         });
     }
