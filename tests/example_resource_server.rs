@@ -4,6 +4,8 @@
 //! Every child process is killed by a guard when its test ends (pass or panic), and every wait is bounded.
 
 mod common;
+#[path = "support/jwks_server.rs"]
+mod jwks_server;
 
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
@@ -28,8 +30,11 @@ const IO_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Environment variables the example reads: removed from the child's environment unless a test sets
 /// them, so the developer's own settings never leak into a case.
-const EXAMPLE_VARS: [&str; 13] = [
+const EXAMPLE_VARS: [&str; 16] = [
     "JWT_SECRET",
+    "JWT_JWKS_URL",
+    "JWT_OIDC_ISSUER",
+    "BETTER_AUTH_URL",
     "BETTER_AUTH_SECRET",
     "JWT_PUBLIC_KEY",
     "JWT_ALG",
@@ -892,4 +897,145 @@ fn bad_listen_addr() {
     let addr = busy.local_addr().unwrap().to_string();
     start_fails(&[("JWT_SECRET", secret()), ("LISTEN_ADDR", &addr)]).assert_one_line(&[&addr]);
     drop(busy);
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Remote keys: JWT_JWKS_URL, JWT_OIDC_ISSUER, BETTER_AUTH_URL, served by a JWKS server on 127.0.0.1
+// ---------------------------------------------------------------------------------------------------------
+
+/// A JWKS server running on its own tokio runtime while the test thread talks to the example. Fields drop
+/// in order: the server (aborting its tasks), then the runtime.
+struct RemoteKeys {
+    server: jwks_server::JwksServer,
+    runtime: tokio::runtime::Runtime,
+}
+
+impl RemoteKeys {
+    fn start() -> Self {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let server = runtime.block_on(jwks_server::JwksServer::start());
+        Self { server, runtime }
+    }
+
+    fn origin(&self) -> String {
+        self.server.url("").trim_end_matches('/').to_owned()
+    }
+}
+
+#[test]
+fn jwt_jwks_url() {
+    let keys = RemoteKeys::start();
+    keys.server.set_document(
+        "/jwks.json",
+        jwks_server::jwks_of(&[jwk("ec-256"), jwk("ed-1")]),
+    );
+    let server = Server::start(&[("JWT_JWKS_URL", &keys.server.url("/jwks.json"))]);
+    server
+        .me(&token(Algorithm::EdDSA, &user_claims(), Some("ed-1")))
+        .assert_claims("user-1");
+    server
+        .me(&token(Algorithm::ES256, &user_claims(), Some("ec-256")))
+        .assert_claims("user-1");
+    server
+        .me(&token(Algorithm::ES256, &user_claims(), Some("unknown")))
+        .assert_invalid_token();
+    // Loaded once at start, refetched once for the unknown kid.
+    assert_eq!(keys.server.fetches("/jwks.json"), 2);
+}
+
+#[test]
+fn jwt_jwks_url_down_at_start_answers_503_then_recovers() {
+    let keys = RemoteKeys::start();
+    keys.server
+        .set_document("/jwks.json", jwks_server::jwks_of(&[jwk("ed-1")]));
+    keys.server
+        .set_mode("/jwks.json", jwks_server::Mode::Status(500));
+    let server = Server::start(&[("JWT_JWKS_URL", &keys.server.url("/jwks.json"))]);
+    let token = token(Algorithm::EdDSA, &user_claims(), Some("ed-1"));
+    let response = server.me(&token);
+    assert_eq!(response.status, 503, "{response:#?}");
+    assert!(response.header("retry-after").is_some(), "{response:#?}");
+    keys.server
+        .set_mode("/jwks.json", jwks_server::Mode::Normal);
+    // The backoff retries within seconds: poll, bounded.
+    let deadline = Instant::now() + Duration::from_secs(8);
+    loop {
+        let response = server.me(&token);
+        if response.status == 200 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no recovery without a restart: {response:#?}"
+        );
+        thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn jwt_oidc_issuer() {
+    let keys = RemoteKeys::start();
+    let issuer = keys.origin();
+    keys.server
+        .set_document("/keys", jwks_server::jwks_of(&[jwk("ed-1")]));
+    keys.server.set_document(
+        "/.well-known/openid-configuration",
+        json!({"issuer": issuer, "jwks_uri": keys.server.url("/keys")}),
+    );
+    let server = Server::start(&[("JWT_OIDC_ISSUER", &issuer)]);
+    let mut claims = user_claims();
+    claims["iss"] = json!(issuer);
+    server
+        .me(&token(Algorithm::EdDSA, &claims, Some("ed-1")))
+        .assert_claims("user-1");
+    claims["iss"] = json!("https://other.example.com");
+    server
+        .me(&token(Algorithm::EdDSA, &claims, Some("ed-1")))
+        .assert_invalid_token();
+    // A discovery document naming another issuer is a configuration error: one line, non-zero exit.
+    keys.server.set_document(
+        "/.well-known/openid-configuration",
+        json!({"issuer": "https://evil.example.com", "jwks_uri": keys.server.url("/keys")}),
+    );
+    start_fails(&[("JWT_OIDC_ISSUER", &issuer)])
+        .assert_one_line(&["JWT_OIDC_ISSUER", "evil.example.com"]);
+}
+
+#[test]
+fn better_auth_url() {
+    let keys = RemoteKeys::start();
+    let origin = keys.origin();
+    keys.server
+        .set_document("/api/auth/jwks", jwks_server::jwks_of(&[jwk("ed-1")]));
+    // Better Auth apps also have their secret in the environment: it is not used here.
+    let server = Server::start(&[
+        ("BETTER_AUTH_URL", &origin),
+        ("BETTER_AUTH_SECRET", secret()),
+    ]);
+    let mut claims = user_claims();
+    claims["iss"] = json!(origin);
+    claims["aud"] = json!(origin);
+    let header = json!({"alg": "EdDSA", "kid": "ed-1"});
+    let good = sign_raw(
+        &header.to_string(),
+        &claims.to_string(),
+        Algorithm::EdDSA,
+        &signing_key(Algorithm::EdDSA),
+    );
+    let me = server.me(&good).assert_claims("user-1");
+    assert_eq!(me["aud"], json!(origin));
+    // Without the deployment's audience, refused.
+    claims["aud"] = json!("https://elsewhere.example.com");
+    let other = sign_raw(
+        &header.to_string(),
+        &claims.to_string(),
+        Algorithm::EdDSA,
+        &signing_key(Algorithm::EdDSA),
+    );
+    server.me(&other).assert_invalid_token();
+    start_fails(&[("BETTER_AUTH_URL", "not a url")]).assert_one_line(&["BETTER_AUTH_URL"]);
 }
