@@ -907,7 +907,7 @@ fn bad_listen_addr() {
 /// in order: the server (aborting its tasks), then the runtime.
 struct RemoteKeys {
     server: jwks_server::JwksServer,
-    runtime: tokio::runtime::Runtime,
+    _runtime: tokio::runtime::Runtime,
 }
 
 impl RemoteKeys {
@@ -918,7 +918,10 @@ impl RemoteKeys {
             .build()
             .unwrap();
         let server = runtime.block_on(jwks_server::JwksServer::start());
-        Self { server, runtime }
+        Self {
+            server,
+            _runtime: runtime,
+        }
     }
 
     fn origin(&self) -> String {
