@@ -220,7 +220,12 @@ async fn remote_layer(
         .map_err(|e| format!("configuration: {e}"))?;
     // An outage of the key server is not a configuration error: start, answer 503, recover by itself.
     match jwks.load().await {
-        Ok(()) => tracing::info!("loaded keys {:?} from {}", jwks.kids(), jwks.url()),
+        Ok(()) => {
+            tracing::info!("loaded keys {:?} from {}", jwks.kids(), jwks.url());
+            for skipped in jwks.skipped() {
+                tracing::warn!("{}: {skipped}", jwks.url());
+            }
+        }
         Err(e) => tracing::warn!(
             "cannot load keys from {} yet ({e}); requests get 503 until it answers",
             jwks.url()

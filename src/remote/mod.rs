@@ -59,7 +59,7 @@ pub use fetch::{BoxedBody, FetchError, JwksClient};
 use fetch::{FetchLimits, Fetched, fetch_jwks};
 
 use crate::error::{AuthError, ConfigError, InvalidToken};
-use crate::key::Key;
+use crate::key::{Key, SkippedJwk};
 use crate::provider::{KeyLookup, KeyProvider, TokenHeader, select_key};
 
 /// Keys from a JWK set URL; see the [module documentation](self).
@@ -284,6 +284,17 @@ impl<C> RemoteJwks<C> {
             .unwrap_or_default()
     }
 
+    /// The entries of the last fetched set that were not loaded, and why (e.g. an ES512 key, which
+    /// jsonwebtoken cannot verify).
+    pub fn skipped(&self) -> Vec<SkippedJwk> {
+        self.inner
+            .keys
+            .load()
+            .as_ref()
+            .map(|snapshot| snapshot.skipped.clone())
+            .unwrap_or_default()
+    }
+
     /// The JWK set URL.
     pub fn url(&self) -> &Uri {
         &self.inner.url
@@ -367,6 +378,7 @@ struct Inner<C> {
 
 struct Snapshot {
     keys: Vec<Arc<Key>>,
+    skipped: Vec<SkippedJwk>,
     fetched_at: u64,
     ttl: Duration,
 }
@@ -503,6 +515,7 @@ impl<C: JwksClient> Inner<C> {
             .max_age
             .unwrap_or(config.default_refresh)
             .clamp(config.min_refresh, config.max_refresh);
+        let skipped = fetched.set.skipped().to_vec();
         let keys: Vec<Arc<Key>> = fetched.set.into_keys().into_iter().map(Arc::new).collect();
         #[cfg(feature = "tracing")]
         {
@@ -527,6 +540,7 @@ impl<C: JwksClient> Inner<C> {
         }
         self.keys.store(Some(Arc::new(Snapshot {
             keys,
+            skipped,
             fetched_at: now,
             ttl,
         })));
