@@ -326,7 +326,8 @@ trait Shutdown: Send + Sync {
 
 impl<C: Send + Sync> Shutdown for Inner<C> {
     fn shutdown(&self) {
-        let _ = self.shutdown.send(true);
+        // `send` would drop the value while no task listens yet; the task reads it when it starts.
+        self.shutdown.send_replace(true);
     }
 }
 
@@ -578,6 +579,10 @@ impl<C: JwksClient> Inner<C> {
         let mut shutdown = self.shutdown.subscribe();
         runtime.spawn(async move {
             loop {
+                // Also covers a shutdown requested before the task existed.
+                if *shutdown.borrow_and_update() {
+                    return;
+                }
                 let delay = match weak.upgrade() {
                     Some(inner) => inner.next_refresh(inner.now()),
                     None => return,
