@@ -96,8 +96,18 @@ fn better_auth_urls(base_url: &str) -> Result<(String, String), ConfigError> {
     let (Some(scheme), Some(authority)) = (uri.scheme_str(), uri.authority()) else {
         return Err(invalid());
     };
-    if !matches!(scheme, "http" | "https") {
+    // No query, fragment or credentials: they would end up in the key URL or in `iss`.
+    if !matches!(scheme, "http" | "https")
+        || uri.query().is_some()
+        || base_url.contains('#')
+        || authority.as_str().contains('@')
+    {
         return Err(invalid());
+    }
+    if uri.path().trim_end_matches('/').ends_with("/api/auth") {
+        return Err(ConfigError::InvalidOption(format!(
+            "Better Auth URL {base_url:?}: give the base URL, without /api/auth"
+        )));
     }
     let origin = format!("{scheme}://{authority}");
     let jwks_url = format!("{}/api/auth/jwks", base_url.trim_end_matches('/'));
@@ -125,6 +135,14 @@ mod tests {
             )
         );
         assert!(better_auth_urls("localhost:3000").is_err());
+        for bad in [
+            "https://app.example.com/?x=1",
+            "https://app.example.com/#frag",
+            "https://user:pw@app.example.com",
+            "https://app.example.com/api/auth",
+        ] {
+            assert!(better_auth_urls(bad).is_err(), "{bad}");
+        }
         assert!(better_auth_urls("ftp://app.example.com").is_err());
     }
 

@@ -103,7 +103,7 @@ impl ErrorHandler for DefaultErrorHandler {
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
         headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
         if let AuthError::KeysUnavailable { retry_after } = error {
-            headers.insert(RETRY_AFTER, HeaderValue::from(retry_after.as_secs().max(1)));
+            headers.insert(RETRY_AFTER, retry_after_seconds(*retry_after));
         } else {
             headers.insert(WWW_AUTHENTICATE, www_authenticate(&self.realm, error));
         }
@@ -155,9 +155,15 @@ pub fn grpc_response(error: &AuthError, request: &RequestHead<'_>) -> Response<B
         HeaderValue::from_static(error.description()),
     );
     if let AuthError::KeysUnavailable { retry_after } = error {
-        headers.insert(RETRY_AFTER, HeaderValue::from(retry_after.as_secs().max(1)));
+        headers.insert(RETRY_AFTER, retry_after_seconds(*retry_after));
     }
     response
+}
+
+/// Whole seconds, rounded up (a client retrying early would only be refused again), at least 1.
+fn retry_after_seconds(retry_after: std::time::Duration) -> HeaderValue {
+    let millis = u64::try_from(retry_after.as_millis()).unwrap_or(u64::MAX);
+    HeaderValue::from(millis.div_ceil(1000).max(1))
 }
 
 pin_project! {

@@ -1552,3 +1552,229 @@ fn builder_refuses_unusable_configurations() {
         assert!(error.is_some(), "configuration {i} must be refused");
     }
 }
+
+// ---------------------------------------------------------------------------------------------------------
+// Regressions from the review of the fetch coordination and URL rules
+// ---------------------------------------------------------------------------------------------------------
+
+mod review {
+    use super::*;
+    use tower_jwt_auth::{KeyLookup, KeyProvider, TokenHeader};
+
+    fn header(kid: &str) -> TokenHeader<'_> {
+        TokenHeader::new(Algorithm::EdDSA, Some(kid))
+    }
+
+    async fn resolve(
+        lookup: KeyLookup<
+            '_,
+            impl Future<Output = Result<Arc<tower_jwt_auth::Key>, tower_jwt_auth::AuthError>>,
+        >,
+    ) -> Result<Option<String>, tower_jwt_auth::AuthError> {
+        match lookup {
+            KeyLookup::Pending(future) => bounded(future).await.map(|k| k.kid().map(str::to_owned)),
+            KeyLookup::Shared(key) => Ok(key.kid().map(str::to_owned)),
+            KeyLookup::Found(key) => Ok(key.kid().map(str::to_owned)),
+            KeyLookup::Refused(error) => Err(error),
+            _ => unreachable!(),
+        }
+    }
+
+    /// Two loads joined on one failing fetch both report the failure: `load()?` at start-up never passes
+    /// with no keys.
+    #[tokio::test]
+    async fn a_load_that_joined_a_failed_fetch_reports_the_failure() {
+        bounded(async {
+            let server = server_with(&["ed-1"]).await;
+            server.set_mode(DEFAULT_PATH, Mode::Slow(ms(200)));
+            server.set_document(DEFAULT_PATH, json!({"not": "a set"}));
+            let jwks = RemoteJwks::builder(server.url(DEFAULT_PATH))
+                .build()
+                .unwrap();
+            let (a, b) = tokio::join!(jwks.load(), jwks.load());
+            assert!(a.is_err() && b.is_err(), "{a:?} {b:?}");
+            assert_eq!(server.fetches(DEFAULT_PATH), 1);
+            assert!(jwks.kids().is_empty());
+        })
+        .await;
+    }
+
+    /// Lookups made together but polled one after another still share one fetch.
+    #[tokio::test]
+    async fn late_polled_cold_start_lookups_share_one_fetch() {
+        bounded(async {
+            let server = server_with(&["ed-1"]).await;
+            let jwks = RemoteJwks::builder(server.url(DEFAULT_PATH))
+                .build()
+                .unwrap();
+            let lookups: Vec<_> = (0..10).map(|_| jwks.lookup(&header("ed-1"))).collect();
+            for lookup in lookups {
+                assert_eq!(resolve(lookup).await.unwrap().as_deref(), Some("ed-1"));
+            }
+            assert_eq!(server.fetches(DEFAULT_PATH), 1);
+        })
+        .await;
+    }
+
+    /// A second request for a freshly rotated kid, made before the first one's refetch has even started,
+    /// joins that refetch instead of being refused.
+    #[tokio::test]
+    async fn a_rotated_kid_is_not_refused_while_its_refetch_is_pending() {
+        bounded(async {
+            let server = server_with(&["ec-256"]).await;
+            let jwks = RemoteJwks::builder(server.url(DEFAULT_PATH))
+                .build()
+                .unwrap();
+            jwks.load().await.unwrap();
+            server.set_document(DEFAULT_PATH, set_of(&["ec-256", "ed-1"]));
+            let first = jwks.lookup(&header("ed-1"));
+            let second = jwks.lookup(&header("ed-1"));
+            assert!(
+                matches!(second, KeyLookup::Pending(_)),
+                "the second lookup must join the refetch"
+            );
+            assert_eq!(resolve(second).await.unwrap().as_deref(), Some("ed-1"));
+            assert_eq!(resolve(first).await.unwrap().as_deref(), Some("ed-1"));
+            assert_eq!(server.fetches(DEFAULT_PATH), 2, "one load, one refetch");
+        })
+        .await;
+    }
+
+    #[tokio::test]
+    async fn plain_http_only_on_loopback_unless_allowed() {
+        let error = RemoteJwks::builder("http://keys.example.com/jwks.json")
+            .build()
+            .unwrap_err();
+        assert!(error.to_string().contains("plain http"), "{error}");
+        assert!(
+            RemoteJwks::builder("http://keys.example.com/jwks.json")
+                .allow_insecure_http(true)
+                .build()
+                .is_ok()
+        );
+        for loopback in [
+            "http://127.0.0.1:1/j",
+            "http://localhost:1/j",
+            "http://[::1]:1/j",
+            "https://keys.example.com/j",
+        ] {
+            assert!(RemoteJwks::builder(loopback).build().is_ok(), "{loopback}");
+        }
+        // Settings that would defeat the rate limits or overflow are refused.
+        let zero_cooldown = RemoteJwks::builder("https://k.example.com/j")
+            .unknown_kid_cooldown(Duration::ZERO)
+            .build();
+        assert!(zero_cooldown.is_err());
+        let huge = RemoteJwks::builder("https://k.example.com/j")
+            .refresh_bounds(secs(1), Duration::MAX)
+            .build();
+        assert!(huge.is_err());
+    }
+
+    /// A redirect to another origin (here: another port) is not followed, even when redirects are allowed.
+    #[tokio::test]
+    async fn redirects_stay_on_the_same_origin() {
+        bounded(async {
+            let server = server_with(&["ed-1"]).await;
+            let elsewhere = server_with(&["ed-1"]).await;
+            server.set_mode(DEFAULT_PATH, Mode::Redirect(elsewhere.url(DEFAULT_PATH)));
+            let jwks = RemoteJwks::builder(server.url(DEFAULT_PATH))
+                .max_redirects(3)
+                .build()
+                .unwrap();
+            assert_eq!(jwks.load().await, Err(FetchError::Redirect));
+            assert_eq!(elsewhere.fetches(DEFAULT_PATH), 0);
+        })
+        .await;
+    }
+
+    /// Thousands of junk entries are refused by count, before any is converted.
+    #[tokio::test]
+    async fn the_key_cap_is_checked_before_entries_are_converted() {
+        bounded(async {
+            let server = JwksServer::start().await;
+            let junk: Vec<Value> = (0..20_000).map(|_| json!({})).collect();
+            server.set_document(DEFAULT_PATH, jwks_of(&junk));
+            let jwks = RemoteJwks::builder(server.url(DEFAULT_PATH))
+                .build()
+                .unwrap();
+            assert_eq!(jwks.load().await, Err(FetchError::TooManyKeys(20_000)));
+        })
+        .await;
+    }
+
+    /// The refresher runs on the runtime that first needed it; when that runtime is gone, the next lookup on
+    /// another runtime starts a new one (else removed keys would stay accepted until the staleness limit).
+    #[test]
+    fn the_refresher_restarts_on_another_runtime() {
+        let serving = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let server = serving.block_on(server_with(&["ed-1"]));
+        let jwks = RemoteJwks::builder(server.url(DEFAULT_PATH))
+            .refresh_bounds(ms(100), ms(100))
+            .build()
+            .unwrap();
+        let setup = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        setup.block_on(async { jwks.load().await.unwrap() });
+        drop(setup); // the refresher it started is gone with it
+        let before = server.fetches(DEFAULT_PATH);
+        let app = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        app.block_on(async {
+            let auth = layer(&jwks);
+            send(&auth, &token_for("ed-1")).await.0.assert_ok();
+            sleep(ms(700)).await;
+        });
+        let refreshes = server.fetches(DEFAULT_PATH) - before;
+        assert!(
+            refreshes >= 2,
+            "{refreshes} background refreshes on the second runtime"
+        );
+        drop(server);
+        drop(serving);
+    }
+
+    /// `.issuer(A)` with issuers A and B narrows the layer to A.
+    #[tokio::test]
+    async fn an_issuer_option_narrows_routed_issuers() {
+        use tower_jwt_auth::{Issuers, Key, StaticKeys};
+        let keys = || StaticKeys::new([Key::hs256(SECRET).unwrap()]).unwrap();
+        let layer = JwtAuthLayer::<RegisteredClaims>::builder()
+            .provider(
+                Issuers::new()
+                    .issuer(ISSUER, keys())
+                    .issuer("https://b.example.com", keys()),
+            )
+            .issuer(ISSUER)
+            .audience(AUDIENCE)
+            .build()
+            .unwrap();
+        run(&layer, bearer(&hs256(&claims()))).await.assert_ok();
+        let mut from_b = claims();
+        from_b["iss"] = json!("https://b.example.com");
+        run(&layer, bearer(&hs256(&from_b)))
+            .await
+            .assert_invalid_token();
+    }
+
+    #[tokio::test]
+    async fn retry_after_is_rounded_up() {
+        use tower_jwt_auth::{AuthError, DefaultErrorHandler, ErrorHandler, source::RequestHead};
+        let request = http::Request::get("/").body(()).unwrap();
+        let response = DefaultErrorHandler::default().render(
+            &AuthError::KeysUnavailable {
+                retry_after: ms(1900),
+            },
+            &RequestHead::of(&request),
+        );
+        assert_eq!(response.headers()["retry-after"], "2");
+    }
+}

@@ -345,7 +345,7 @@ where
         let mut policy = policy;
         let routed = self.provider.routed_issuers();
         if !routed.is_empty() {
-            // A provider that routes by issuer decides which issuers exist.
+            // A provider that routes by issuer decides which issuers exist; `.issuer(…)` narrows them.
             if let Some(extra) = policy
                 .issuers
                 .iter()
@@ -355,7 +355,9 @@ where
                     "issuer {extra:?} is not one the provider routes to"
                 )));
             }
-            policy.issuers = routed.into_iter().map(String::into_boxed_str).collect();
+            if policy.issuers.is_empty() {
+                policy.issuers = routed.into_iter().map(String::into_boxed_str).collect();
+            }
         }
         let sources = Sources::new(sources);
         if sources.is_empty() {

@@ -94,7 +94,7 @@ impl KeySet {
         Self::from_value(&document, options)
     }
 
-    fn from_value(document: &Value, options: &JwkOptions) -> Result<Self, ConfigError> {
+    pub(crate) fn from_value(document: &Value, options: &JwkOptions) -> Result<Self, ConfigError> {
         let entries = document
             .get("keys")
             .and_then(Value::as_array)

@@ -55,6 +55,11 @@ fn metadata_urls(issuer: &str) -> Result<[Uri; 2], FetchError> {
     if !matches!(scheme, "http" | "https") || parsed.query().is_some() {
         return Err(bad());
     }
+    if scheme == "http" && !super::is_loopback(&parsed) {
+        return Err(FetchError::Discovery(format!(
+            "issuer {issuer:?} is plain http: metadata and keys fetched without TLS can be replaced in transit"
+        )));
+    }
     let path = parsed.path().trim_end_matches('/');
     let oidc = format!("{scheme}://{authority}{path}/.well-known/openid-configuration");
     let rfc8414 = format!("{scheme}://{authority}/.well-known/oauth-authorization-server{path}");
@@ -132,6 +137,11 @@ mod tests {
         );
         assert!(metadata_urls("idp.example.com").is_err());
         assert!(metadata_urls("ftp://idp.example.com").is_err());
+        assert!(
+            metadata_urls("http://idp.example.com").is_err(),
+            "plain http beyond loopback"
+        );
+        assert!(metadata_urls("http://localhost:8080").is_ok());
     }
 
     #[test]

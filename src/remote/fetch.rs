@@ -63,9 +63,9 @@ pub enum FetchError {
     Timeout,
     /// The connection or the request failed.
     Transport(String),
-    /// A status other than 2xx (or a redirect that is not followed).
+    /// A status other than 200.
     Status(u16),
-    /// More redirects than allowed, or a redirect without a usable `Location`.
+    /// More redirects than allowed, or a redirect without a usable `Location`, or to another origin.
     Redirect,
     /// The body is larger than the cap.
     TooLarge,
@@ -201,14 +201,19 @@ pub(crate) async fn read_body(
 }
 
 fn parse_set(body: &[u8], max_keys: usize) -> Result<KeySet, FetchError> {
-    let text = std::str::from_utf8(body).map_err(|_| FetchError::Malformed("not UTF-8".into()))?;
-    // `oct` keys are refused: a symmetric secret published over HTTP is no secret.
-    let set = KeySet::from_jwks_json_with(text, &JwkOptions::default())
-        .map_err(|e| FetchError::Malformed(e.to_string()))?;
-    let entries = set.keys().len() + set.skipped().len();
+    let document: serde_json::Value =
+        serde_json::from_slice(body).map_err(|_| FetchError::Malformed("not JSON".into()))?;
+    // Counted before any entry is converted: a body of thousands of junk entries costs nothing more.
+    let entries = document
+        .get("keys")
+        .and_then(serde_json::Value::as_array)
+        .map_or(0, Vec::len);
     if entries > max_keys {
         return Err(FetchError::TooManyKeys(entries));
     }
+    // `oct` keys are refused: a symmetric secret published over HTTP is no secret.
+    let set = KeySet::from_value(&document, &JwkOptions::default())
+        .map_err(|e| FetchError::Malformed(e.to_string()))?;
     if set.keys().is_empty() {
         return Err(FetchError::NoUsableKey);
     }
@@ -236,11 +241,15 @@ pub(crate) fn max_age(headers: &HeaderMap) -> Option<Duration> {
     found
 }
 
+/// The target of a redirect, which must stay on the same origin (scheme, host and port): a JWK set
+/// that moves to another host, or from https to http, is not followed.
 fn redirect_target(base: &Uri, headers: &HeaderMap) -> Option<Uri> {
     let location = headers.get(LOCATION)?.to_str().ok()?;
     let target: Uri = location.parse().ok()?;
     if target.scheme().is_some() {
-        return Some(target);
+        let same_origin =
+            target.scheme() == base.scheme() && target.authority() == base.authority();
+        return same_origin.then_some(target);
     }
     // A path: same scheme and authority as the request.
     let path = target.path_and_query()?.clone();
@@ -294,11 +303,20 @@ mod tests {
             redirect_target(&base, &headers).unwrap(),
             "http://127.0.0.1:8080/b/jwks?x=1"
         );
-        headers.insert(LOCATION, "https://other.example/jwks".parse().unwrap());
+        headers.insert(LOCATION, "http://127.0.0.1:8080/c/jwks".parse().unwrap());
         assert_eq!(
             redirect_target(&base, &headers).unwrap(),
-            "https://other.example/jwks"
+            "http://127.0.0.1:8080/c/jwks"
         );
+        // Another origin (host, port or scheme) is not followed.
+        for elsewhere in [
+            "https://other.example/jwks",
+            "http://127.0.0.1:8081/jwks",
+            "https://127.0.0.1:8080/jwks",
+        ] {
+            headers.insert(LOCATION, elsewhere.parse().unwrap());
+            assert!(redirect_target(&base, &headers).is_none(), "{elsewhere}");
+        }
         headers.remove(LOCATION);
         assert!(redirect_target(&base, &headers).is_none());
     }

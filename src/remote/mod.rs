@@ -99,6 +99,7 @@ pub struct RemoteJwksBuilder<C> {
 
 #[derive(Debug, Clone)]
 struct Config {
+    allow_http: bool,
     connect_timeout: Duration,
     min_refresh: Duration,
     max_refresh: Duration,
@@ -115,6 +116,7 @@ impl RemoteJwks<NoClient> {
             url: url.into(),
             client: NoClient,
             config: Config {
+                allow_http: false,
                 connect_timeout: Duration::from_secs(2),
                 min_refresh: Duration::from_secs(5 * 60),
                 max_refresh: Duration::from_secs(24 * 60 * 60),
@@ -161,7 +163,15 @@ impl<C> RemoteJwksBuilder<C> {
         self
     }
 
-    /// How long the last good set is used while fetches fail (default 24 h); then requests get 503.
+    /// Allows a plain `http` URL for a host other than loopback (default: https only, except on
+    /// 127.0.0.1/localhost). Only for a trusted network: keys fetched without TLS can be replaced in transit.
+    pub fn allow_insecure_http(mut self, allow: bool) -> Self {
+        self.config.allow_http = allow;
+        self
+    }
+
+    /// How long past its expiry the last good set is used while fetches fail (default 24 h); then requests
+    /// get 503.
     pub fn max_staleness(mut self, staleness: Duration) -> Self {
         self.config.max_staleness = staleness;
         self
@@ -224,6 +234,20 @@ impl<C: JwksClient> RemoteJwksBuilder<C> {
         if config.min_refresh.is_zero() || config.min_refresh > config.max_refresh {
             return invalid("refresh bounds must satisfy 0 < min <= max");
         }
+        if config.max_refresh > Duration::from_secs(30 * 24 * 60 * 60) {
+            return invalid("the maximum refresh interval is 30 days");
+        }
+        if config.cooldown.is_zero() {
+            return invalid(
+                "the unknown-kid cooldown must be positive: it is what bounds refetches",
+            );
+        }
+        if url.scheme_str() == Some("http") && !config.allow_http && !is_loopback(&url) {
+            return Err(ConfigError::InvalidOption(format!(
+                "JWKS URL {:?} is plain http: keys fetched without TLS can be replaced in transit (use https, or allow_insecure_http for a trusted network)",
+                self.url
+            )));
+        }
         if config.limits.total_timeout.is_zero()
             || config.limits.max_body == 0
             || config.limits.max_keys == 0
@@ -239,7 +263,8 @@ impl<C: JwksClient> RemoteJwksBuilder<C> {
                 keys: ArcSwapOption::empty(),
                 fetch_lock: Arc::new(tokio::sync::Mutex::new(())),
                 generation: AtomicU64::new(0),
-                refetch_claimed_at: AtomicU64::new(NEVER),
+                last_error: std::sync::Mutex::new(None),
+                claim: std::sync::Mutex::new(None),
                 retry_at: AtomicU64::new(0),
                 failures: AtomicU32::new(0),
                 epoch: Instant::now(),
@@ -255,7 +280,8 @@ impl<C: JwksClient> RemoteJwks<C> {
     /// requests without waiting; without it the first request loads the set.
     pub async fn load(&self) -> Result<(), FetchError> {
         Inner::start_background(&self.inner);
-        Arc::clone(&self.inner).refresh(false).await
+        let seen = self.inner.generation.load(Ordering::Acquire);
+        Arc::clone(&self.inner).refresh(seen, true, false).await
     }
 
     /// A handle that stops the background refresh (cached keys stay in use).
@@ -356,9 +382,6 @@ impl<C: JwksClient> KeyProvider for RemoteJwks<C> {
     }
 }
 
-/// Milliseconds since `Inner::epoch`; `NEVER` marks "not yet".
-const NEVER: u64 = u64::MAX;
-
 struct Inner<C> {
     url: Uri,
     client: C,
@@ -366,15 +389,26 @@ struct Inner<C> {
     keys: ArcSwapOption<Snapshot>,
     /// Held across a fetch: makes fetches single-flight. The read path never touches it.
     fetch_lock: Arc<tokio::sync::Mutex<()>>,
-    /// Bumped after every fetch attempt.
+    /// Bumped after every fetch attempt: a caller that saw generation `g` and finds `g + n` after taking the
+    /// lock joined another caller's fetch and takes its outcome.
     generation: AtomicU64,
-    refetch_claimed_at: AtomicU64,
-    /// When a failed fetch may be retried.
+    /// The outcome of the latest fetch (`None`: success), for callers that joined it.
+    last_error: std::sync::Mutex<Option<FetchError>>,
+    /// The unknown-kid refetch of the current cooldown, if claimed.
+    claim: std::sync::Mutex<Option<Claim>>,
+    /// When a failed fetch may be retried (ms since `epoch`).
     retry_at: AtomicU64,
     failures: AtomicU32,
     epoch: Instant,
     background: AtomicBool,
     shutdown: tokio::sync::watch::Sender<bool>,
+}
+
+/// An unknown-kid refetch: claimed at `at`, to move the set past `generation`.
+#[derive(Clone, Copy)]
+struct Claim {
+    at: u64,
+    generation: u64,
 }
 
 struct Snapshot {
@@ -384,70 +418,89 @@ struct Snapshot {
     ttl: Duration,
 }
 
+fn millis(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
+}
+
+fn locked<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // Nothing panics while these short bookkeeping locks are held; a poisoned one is still consistent.
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 impl<C: JwksClient> Inner<C> {
     fn now(&self) -> u64 {
-        self.epoch.elapsed().as_millis() as u64
+        millis(self.epoch.elapsed())
     }
 
+    /// Past its expiry by more than the allowed staleness.
     fn too_stale(&self, snapshot: &Snapshot, now: u64) -> bool {
-        now.saturating_sub(snapshot.fetched_at) > self.config.max_staleness.as_millis() as u64
+        let expiry = snapshot.fetched_at.saturating_add(millis(snapshot.ttl));
+        now > expiry.saturating_add(millis(self.config.max_staleness))
     }
 
-    /// Unknown kid: refetch once per cooldown; join a fetch already under way; else refuse at once.
+    /// Unknown kid: one refetch per cooldown, which every request arriving before it completes joins; else
+    /// join a fetch under way; else refuse at once.
     fn unknown_kid<'a>(
         self: &Arc<Self>,
         header: &TokenHeader<'_>,
         now: u64,
     ) -> KeyLookup<'a, KeyFuture> {
-        let claimed = self.refetch_claimed_at.load(Ordering::Acquire);
-        let cooldown = self.config.cooldown.as_millis() as u64;
-        let may_refetch = claimed == NEVER || now.saturating_sub(claimed) >= cooldown;
-        if may_refetch
-            && self
-                .refetch_claimed_at
-                .compare_exchange(claimed, now, Ordering::AcqRel, Ordering::Acquire)
-                .is_ok()
+        let generation = self.generation.load(Ordering::Acquire);
         {
-            return self.pending(header, true);
+            let mut claim = locked(&self.claim);
+            match *claim {
+                // The claimed refetch has not completed: join it (whoever takes the lock first fetches).
+                Some(c) if c.generation == generation => {
+                    return self.pending(header, generation, true);
+                }
+                Some(c) if now.saturating_sub(c.at) < millis(self.config.cooldown) => {}
+                _ => {
+                    *claim = Some(Claim {
+                        at: now,
+                        generation,
+                    });
+                    return self.pending(header, generation, true);
+                }
+            }
         }
         if self.fetch_lock.try_lock().is_err() {
-            return self.pending(header, false);
+            return self.pending(header, generation, false);
         }
         #[cfg(feature = "tracing")]
         tracing::debug!(url = %self.url, kid = ?header.kid(), "unknown kid: refetch held back by the cooldown");
         KeyLookup::Refused(InvalidToken::UnknownKid.into())
     }
 
-    /// No usable set: load now (or join the load under way) unless a failed fetch is backing off.
+    /// No usable set: join the fetch under way, or load now unless a failed fetch is backing off.
     fn no_keys<'a>(
         self: &Arc<Self>,
         header: &TokenHeader<'_>,
         now: u64,
     ) -> KeyLookup<'a, KeyFuture> {
+        let generation = self.generation.load(Ordering::Acquire);
         if self.fetch_lock.try_lock().is_err() {
-            return self.pending(header, false);
+            return self.pending(header, generation, false);
         }
         if now >= self.retry_at.load(Ordering::Acquire) {
-            return self.pending(header, true);
+            return self.pending(header, generation, true);
         }
         KeyLookup::Refused(self.unavailable(now))
     }
 
-    /// A lookup that waits for a fetch (its own when `fetch`, else the one under way), then selects again.
+    /// A lookup that waits until the set has moved past generation `seen` (fetching itself when `may_fetch`
+    /// and nobody else has), then selects again.
     fn pending<'a>(
         self: &Arc<Self>,
         header: &TokenHeader<'_>,
-        fetch: bool,
+        seen: u64,
+        may_fetch: bool,
     ) -> KeyLookup<'a, KeyFuture> {
         let inner = Arc::clone(self);
         let header = header.clone().into_owned();
         KeyLookup::Pending(Box::pin(async move {
-            if fetch {
-                let _ = Arc::clone(&inner).refresh(false).await;
-            } else {
-                // Bounded: the holder's fetch has a total timeout.
-                drop(Arc::clone(&inner.fetch_lock).lock_owned().await);
-            }
+            let _ = Arc::clone(&inner).refresh(seen, may_fetch, false).await;
             let now = inner.now();
             match inner
                 .keys
@@ -470,17 +523,22 @@ impl<C: JwksClient> Inner<C> {
         }
     }
 
-    /// One fetch, single-flight: a caller that waited for another's fetch takes its outcome. Takes an
-    /// owned `Arc` so that the future is `'static` and provably `Send`.
-    /// With `only_if_due` (the background task), nothing is fetched unless a refresh is still due once the
-    /// lock is held: a request may just have loaded the set.
-    async fn refresh(self: Arc<Self>, only_if_due: bool) -> Result<(), FetchError> {
-        let seen = self.generation.load(Ordering::Acquire);
+    /// Makes the set move past generation `seen`: if another caller fetched since, takes that fetch's
+    /// outcome; otherwise fetches when `may_fetch` (and, with `only_if_due`, when a refresh is still due).
+    /// Single-flight through the fetch lock. Takes an owned `Arc` so that the future is `'static` and
+    /// provably `Send`.
+    async fn refresh(
+        self: Arc<Self>,
+        seen: u64,
+        may_fetch: bool,
+        only_if_due: bool,
+    ) -> Result<(), FetchError> {
         // Owned guards keep borrows out of the future, which keeps it provably `Send`.
         let _guard = Arc::clone(&self.fetch_lock).lock_owned().await;
-        if self.generation.load(Ordering::Acquire) != seen
-            || (only_if_due && !self.next_refresh(self.now()).is_zero())
-        {
+        if self.generation.load(Ordering::Acquire) != seen {
+            return locked(&self.last_error).clone().map_or(Ok(()), Err);
+        }
+        if !may_fetch || (only_if_due && !self.next_refresh(self.now()).is_zero()) {
             return Ok(());
         }
         let result = fetch_jwks(
@@ -496,16 +554,20 @@ impl<C: JwksClient> Inner<C> {
                 Ok(())
             }
             Err(error) => {
-                let failures = self.failures.fetch_add(1, Ordering::AcqRel) + 1;
+                let failures = self
+                    .failures
+                    .fetch_add(1, Ordering::AcqRel)
+                    .saturating_add(1);
                 let backoff = backoff(failures, self.config.min_refresh, now);
                 self.retry_at
-                    .store(now + backoff.as_millis() as u64, Ordering::Release);
+                    .store(now.saturating_add(millis(backoff)), Ordering::Release);
                 #[cfg(feature = "tracing")]
                 tracing::warn!(url = %self.url, %error, failures, retry_in = ?backoff,
                     "JWKS fetch failed; keeping the last good keys");
                 Err(error)
             }
         };
+        *locked(&self.last_error) = outcome.clone().err();
         self.generation.fetch_add(1, Ordering::AcqRel);
         outcome
     }
@@ -559,25 +621,33 @@ impl<C: JwksClient> Inner<C> {
         match self.keys.load().as_ref() {
             // Ahead of expiry, so that no request ever finds the set expired.
             Some(snapshot) => {
-                let due = snapshot.fetched_at + (snapshot.ttl.as_millis() as u64) * 9 / 10;
+                let due = snapshot
+                    .fetched_at
+                    .saturating_add(millis(snapshot.ttl) / 10 * 9);
                 Duration::from_millis(due.saturating_sub(now))
             }
             None => Duration::ZERO,
         }
     }
 
-    /// Starts the refresh task once, on the current tokio runtime (if any: otherwise requests load lazily).
+    /// Starts the refresh task on the current tokio runtime (which needs its time driver), unless it runs or
+    /// was shut down. Without a runtime, requests load the set lazily and the next lookup tries again; if the
+    /// task ends (its runtime dropped), the next lookup starts another.
     fn start_background(self: &Arc<Self>) {
-        if self.background.load(Ordering::Acquire) || self.background.swap(true, Ordering::AcqRel) {
+        if self.background.load(Ordering::Acquire)
+            || *self.shutdown.borrow()
+            || self.background.swap(true, Ordering::AcqRel)
+        {
             return;
         }
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
             self.background.store(false, Ordering::Release);
             return;
         };
-        let weak = Arc::downgrade(self);
+        let running = Running(Arc::downgrade(self));
         let mut shutdown = self.shutdown.subscribe();
         runtime.spawn(async move {
+            let weak = &running.0;
             loop {
                 // Also covers a shutdown requested before the task existed.
                 if *shutdown.borrow_and_update() {
@@ -596,9 +666,34 @@ impl<C: JwksClient> Inner<C> {
                 if *shutdown.borrow() {
                     return;
                 }
-                let _ = inner.refresh(true).await;
+                let seen = inner.generation.load(Ordering::Acquire);
+                let _ = inner.refresh(seen, true, true).await;
             }
         });
+    }
+}
+
+/// Marks the refresh task as running; clears the mark when the task ends, however it ends.
+struct Running<C>(Weak<Inner<C>>);
+
+impl<C> Drop for Running<C> {
+    fn drop(&mut self) {
+        if let Some(inner) = self.0.upgrade() {
+            inner.background.store(false, Ordering::Release);
+        }
+    }
+}
+
+/// Whether the URL's host is a loopback address or `localhost`.
+pub(crate) fn is_loopback(url: &Uri) -> bool {
+    match url.host() {
+        Some("localhost") => true,
+        Some(host) => host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback()),
+        None => false,
     }
 }
 
