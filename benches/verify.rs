@@ -11,8 +11,10 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use http::{Request, Response};
+use http_body_util::{Empty, Full};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Validation};
 use tower::{Layer, Service};
+use tower_jwt_auth::remote::RemoteJwks;
 use tower_jwt_auth::{JwtAuthLayer, Key, RegisteredClaims};
 
 const SECRET: &[u8] = b"bench-secret-of-exactly-32-bytes";
@@ -86,7 +88,55 @@ fn poll_once<F: Future>(future: F) -> F::Output {
     }
 }
 
+/// The public JWK of the bench key for `alg`, bound to `alg`, from the test fixtures.
+fn public_jwk(alg: Algorithm) -> Option<serde_json::Value> {
+    let kid = match alg {
+        Algorithm::RS256 | Algorithm::PS256 => "rsa-1",
+        Algorithm::ES256 => "ec-256",
+        Algorithm::EdDSA => "ed-1",
+        _ => return None, // a fetched set never carries symmetric keys
+    };
+    let path = format!("{}/tests/keys/jwks.json", env!("CARGO_MANIFEST_DIR"));
+    let set: serde_json::Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+    let mut jwk = set["keys"]
+        .as_array()?
+        .iter()
+        .find(|k| k["kid"] == kid)?
+        .clone();
+    jwk["alg"] = serde_json::json!(format!("{alg:?}"));
+    Some(jwk)
+}
+
+/// A loaded `RemoteJwks` whose "HTTP client" answers from memory.
+fn remote_layer(
+    runtime: &tokio::runtime::Runtime,
+    jwk: serde_json::Value,
+) -> JwtAuthLayer<RegisteredClaims, RemoteJwks<impl tower_jwt_auth::remote::JwksClient>> {
+    let document = bytes::Bytes::from(serde_json::json!({ "keys": [jwk] }).to_string());
+    let client = tower::service_fn(move |_: Request<Empty<bytes::Bytes>>| {
+        let document = document.clone();
+        async move { Ok::<_, Infallible>(Response::new(Full::new(document))) }
+    });
+    let jwks = RemoteJwks::builder("http://127.0.0.1/jwks.json")
+        .client(client)
+        .build()
+        .unwrap();
+    runtime.block_on(jwks.load()).unwrap();
+    JwtAuthLayer::<RegisteredClaims>::builder()
+        .provider(jwks)
+        .issuer("https://issuer.example.com")
+        .audience("https://api.example.com")
+        .build()
+        .unwrap()
+}
+
 fn bench(c: &mut Criterion) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    // The remote provider starts its refresher on the current runtime, once.
+    let _context = runtime.enter();
     let mut ratios = Vec::new();
     for alg in [
         Algorithm::HS256,
@@ -129,11 +179,21 @@ fn bench(c: &mut Criterion) {
                 BatchSize::SmallInput,
             )
         });
+        let mut remote = public_jwk(alg).map(|jwk| remote_layer(&runtime, jwk).layer(Noop));
+        if let Some(remote) = remote.as_mut() {
+            group.bench_function("layer: key from a loaded remote JWK set", |b| {
+                b.iter_batched(
+                    request,
+                    |r| poll_once(remote.call(r)).unwrap(),
+                    BatchSize::SmallInput,
+                )
+            });
+        }
         group.finish();
 
         // A same-run ratio, interleaved to share whatever else the machine is doing.
         let rounds = 2_000;
-        let (mut floor, mut ours) = (Duration::ZERO, Duration::ZERO);
+        let (mut floor, mut ours, mut fetched) = (Duration::ZERO, Duration::ZERO, Duration::ZERO);
         for _ in 0..rounds {
             let start = Instant::now();
             std::hint::black_box(
@@ -144,16 +204,25 @@ fn bench(c: &mut Criterion) {
             let start = Instant::now();
             std::hint::black_box(poll_once(service.call(r)).unwrap());
             ours += start.elapsed();
+            if let Some(remote) = remote.as_mut() {
+                let r = request();
+                let start = Instant::now();
+                std::hint::black_box(poll_once(remote.call(r)).unwrap());
+                fetched += start.elapsed();
+            }
         }
-        ratios.push((
-            alg,
-            ours.as_secs_f64() / floor.as_secs_f64(),
-            floor / rounds,
-        ));
+        let ratio = |d: Duration| d.as_secs_f64() / floor.as_secs_f64();
+        let remote_ratio = remote.is_some().then(|| ratio(fetched));
+        ratios.push((alg, ratio(ours), remote_ratio, floor / rounds));
     }
-    println!("\nlayer (static key, no cache) / jsonwebtoken::decode, same run:");
-    for (alg, ratio, floor) in ratios {
-        println!("  {alg:?}: {ratio:.2}x   (floor {floor:?} per token)");
+    println!("\nsame run, interleaved, relative to jsonwebtoken::decode (no cache):");
+    println!("  alg     static key   remote JWK set   floor per token");
+    for (alg, ours, remote, floor) in ratios {
+        let remote = remote.map_or("-".to_owned(), |r| format!("{r:.2}x"));
+        println!(
+            "  {:<7} {ours:>9.2}x   {remote:>14}   {floor:?}",
+            format!("{alg:?}")
+        );
     }
 }
 
