@@ -54,6 +54,7 @@
 mod auth;
 #[cfg(feature = "remote")]
 pub mod better_auth;
+mod cache;
 pub mod claims;
 pub mod error;
 #[cfg(feature = "axum")]

@@ -127,6 +127,20 @@ impl Parsed<'_> {
     }
 }
 
+/// When a verified token is valid: its `nbf` and `exp`, if it has them.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Window {
+    pub(crate) not_before: Option<f64>,
+    pub(crate) expires: Option<f64>,
+}
+
+/// The current time in whole seconds since the epoch.
+pub(crate) fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_secs())
+}
+
 /// Verifies tokens under one policy with one crypto backend.
 #[derive(Debug)]
 pub(crate) struct Verifier {
@@ -227,12 +241,12 @@ impl Verifier {
         }
     }
 
-    /// Signature, then claims, then the application's type.
+    /// Signature, then claims, then the application's type; also the window in which the token is valid.
     pub(crate) fn verify<C: DeserializeOwned>(
         &self,
         parsed: &Parsed<'_>,
         key: &Key,
-    ) -> Result<(C, VerifiedHeader), AuthError> {
+    ) -> Result<(C, VerifiedHeader, Window), AuthError> {
         if parsed.alg != key.algorithm() {
             return Err(InvalidToken::AlgorithmMismatch.into());
         }
@@ -242,11 +256,21 @@ impl Verifier {
         let mut heap = Vec::new();
         let payload =
             decode_into(parsed.payload, &mut buffer, &mut heap).ok_or(InvalidToken::Malformed)?;
-        self.check_claims(payload, now())?;
+        let window = self.check_claims(payload, now())?;
         let claims = serde_json::from_slice(payload).map_err(|_| InvalidToken::ClaimsShape)?;
         let header =
             VerifiedHeader::new(key.algorithm(), key.kid_arc().cloned(), parsed.typ.clone());
-        Ok((claims, header))
+        Ok((claims, header, window))
+    }
+
+    /// Whether a token verified earlier with this `window` is still within its `nbf`/`exp` (leeway
+    /// included) at `now`, exactly as verification would judge it.
+    pub(crate) fn still_valid(&self, window: &Window, now: u64) -> bool {
+        let (now, leeway) = (now as f64, self.policy.leeway as f64);
+        let expired =
+            self.policy.check_exp && window.expires.is_some_and(|exp| now >= exp + leeway);
+        let early = window.not_before.is_some_and(|nbf| nbf > now + leeway);
+        !expired && !early
     }
 
     fn check_signature(&self, parsed: &Parsed<'_>, key: &Key) -> Result<(), InvalidToken> {
@@ -265,7 +289,7 @@ impl Verifier {
             .map_err(|_| InvalidToken::BadSignature)
     }
 
-    fn check_claims(&self, payload: &[u8], now: u64) -> Result<(), InvalidToken> {
+    fn check_claims(&self, payload: &[u8], now: u64) -> Result<Window, InvalidToken> {
         let policy = &self.policy;
         let mut claims = Registered::default();
         json::parse_object(payload, MAX_JSON_DEPTH, |name: RawStr<'_>, value| {
@@ -312,7 +336,11 @@ impl Verifier {
         if policy.require_jti && jti.is_some_and(|jti| jti.raw().is_empty()) {
             return Err(InvalidToken::InvalidClaim("jti"));
         }
-        self.check_audience(claims.aud)
+        self.check_audience(claims.aud)?;
+        Ok(Window {
+            not_before: nbf,
+            expires: exp,
+        })
     }
 
     /// RFC 7519 §4.1.3: a token carrying `aud` is refused unless one of its audiences is configured,
@@ -342,12 +370,6 @@ impl Verifier {
             Err(InvalidToken::WrongAudience)
         }
     }
-}
-
-fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |elapsed| elapsed.as_secs())
 }
 
 /// Decodes base64url into the stack buffer when it fits, else into `heap`.

@@ -79,7 +79,7 @@ where
         token: Box<str>,
     ) -> Self
     where
-        C: DeserializeOwned + Send + Sync + 'static,
+        C: DeserializeOwned + Clone + Send + Sync + 'static,
         H: ErrorHandler,
     {
         Self {

@@ -9,9 +9,11 @@ use tower_layer::Layer;
 
 use super::JwtAuth;
 use super::future::Resume;
+use crate::cache::{TokenCache, Verified};
 use crate::claims::VerifiedHeader;
 use crate::error::{AuthError, ConfigError, InvalidToken};
 use crate::key::{Key, KeySet};
+use crate::provider::TokenHeader;
 use crate::provider::{KeyLookup, KeyProvider, StaticKeys};
 use crate::response::{DefaultErrorHandler, ErrorHandler};
 use crate::source::{Bearer, HeaderSource, QuerySource, RequestHead, Sources, TokenSource};
@@ -59,6 +61,7 @@ impl<C> JwtAuthLayer<C> {
                 optional: false,
                 check: None,
                 error: None,
+                cache: Some((10_000, Duration::from_secs(300))),
             },
             _claims: PhantomData,
         }
@@ -102,6 +105,8 @@ struct Settings<C> {
     optional: bool,
     check: Option<ClaimsCheck<C>>,
     error: Option<ConfigError>,
+    /// Entries and TTL of the verified-token cache; `None` turns it off.
+    cache: Option<(usize, Duration)>,
 }
 
 impl<C, H> JwtAuthBuilder<C, StaticKeys, H> {
@@ -279,6 +284,37 @@ impl<C, P, H> JwtAuthBuilder<C, P, H> {
         self
     }
 
+    /// The verified-token cache's size (default 10 000 entries; 0 turns it off). Each entry holds a token
+    /// (at most the token size cap), its claims and about 150 bytes: bound memory with this.
+    pub fn cache_capacity(mut self, entries: usize) -> Self {
+        self.settings.cache = match (entries, self.settings.cache) {
+            (0, _) => None,
+            (entries, Some((_, ttl))) => Some((entries, ttl)),
+            (entries, None) => Some((entries, Duration::from_secs(300))),
+        };
+        self
+    }
+
+    /// How long a verified token is served from the cache at most (default 5 minutes; never past its
+    /// `exp`, and never once its key has been removed or replaced).
+    pub fn cache_ttl(mut self, ttl: Duration) -> Self {
+        if ttl.is_zero() {
+            self.fail(ConfigError::InvalidOption(
+                "a zero cache TTL: use cache_capacity(0) to turn the cache off".into(),
+            ));
+        }
+        if let Some((_, current)) = &mut self.settings.cache {
+            *current = ttl;
+        }
+        self
+    }
+
+    /// Turns the verified-token cache off: every request is verified from scratch.
+    pub fn no_cache(mut self) -> Self {
+        self.settings.cache = None;
+        self
+    }
+
     /// Lets requests without a token through, without claims (an invalid token is still refused).
     pub fn optional(mut self) -> Self {
         self.settings.optional = true;
@@ -337,6 +373,7 @@ where
             optional,
             check,
             error,
+            cache,
         } = self.settings;
         if let Some(error) = error {
             return Err(error);
@@ -371,6 +408,7 @@ where
                 handler: self.handler,
                 optional,
                 check,
+                cache: cache.map(|(capacity, ttl)| TokenCache::new(capacity, ttl)),
             }),
         })
     }
@@ -384,6 +422,7 @@ pub(crate) struct Shared<C, P, H> {
     pub(crate) handler: H,
     optional: bool,
     check: Option<ClaimsCheck<C>>,
+    cache: Option<TokenCache<C>>,
 }
 
 /// Renders refusals the way the layer would: inserted into anonymous requests (optional mode) so that an
@@ -433,7 +472,7 @@ pub(crate) enum Outcome<C, F> {
 
 impl<C, P, H> Shared<C, P, H>
 where
-    C: DeserializeOwned + Send + Sync + 'static,
+    C: DeserializeOwned + Clone + Send + Sync + 'static,
     P: KeyProvider,
     H: ErrorHandler,
 {
@@ -444,14 +483,17 @@ where
             Ok(None) => return self.refuse(AuthError::MissingToken, None),
             Err(reason) => return self.refuse(AuthError::InvalidRequest(reason), None),
         };
+        if let Some(outcome) = self.from_cache(&token) {
+            return outcome;
+        }
         let parsed = match self.verifier.parse(&token) {
             Ok(parsed) => parsed,
             Err(reason) => return self.refuse(reason.into(), None),
         };
         let header = parsed.header();
         let verified = match self.provider.lookup(&header) {
-            KeyLookup::Found(key) => self.verify(&parsed, key),
-            KeyLookup::Shared(key) => self.verify(&parsed, &key),
+            KeyLookup::Found(key) => self.verify(&token, &parsed, key),
+            KeyLookup::Shared(key) => self.verify(&token, &parsed, &key),
             KeyLookup::Refused(error) => Err(error),
             KeyLookup::Pending(future) => return Outcome::Pending(future, token.into()),
         };
@@ -461,12 +503,60 @@ where
         }
     }
 
-    fn verify(&self, parsed: &Parsed<'_>, key: &Key) -> Result<VerifiedParts<C>, AuthError> {
-        let (claims, header) = self.verifier.verify::<C>(parsed, key)?;
-        match &self.check {
-            Some(check) if !check(&claims) => Err(AuthError::InsufficientScope),
-            _ => Ok(VerifiedParts { claims, header }),
+    fn verify(
+        &self,
+        token: &str,
+        parsed: &Parsed<'_>,
+        key: &Key,
+    ) -> Result<VerifiedParts<C>, AuthError> {
+        let (claims, header, window) = self.verifier.verify::<C>(parsed, key)?;
+        if let Some(check) = &self.check
+            && !check(&claims)
+        {
+            return Err(AuthError::InsufficientScope);
         }
+        if let Some(cache) = &self.cache {
+            let token_header = parsed.header();
+            let verified = Verified {
+                claims: &claims,
+                header: &header,
+                token_kid: token_header.kid(),
+                fingerprint: key.fingerprint(),
+                window,
+            };
+            cache.insert(token, verified);
+        }
+        Ok(VerifiedParts { claims, header })
+    }
+
+    /// A cached verification of this exact token, if it is still inside its time window and the key that
+    /// verified it is still the one a lookup returns. The claims check runs again.
+    fn from_cache(&self, token: &str) -> Option<Outcome<C, P::Future>> {
+        let hit = self.cache.as_ref()?.get(token)?;
+        if !self.verifier.still_valid(&hit.window, crate::verify::now()) {
+            return None;
+        }
+        let payload = token.split('.').nth(1).unwrap_or_default();
+        let header =
+            TokenHeader::new(hit.header.alg(), hit.token_kid.as_deref()).with_payload(payload);
+        let current = match self.provider.lookup(&header) {
+            KeyLookup::Found(key) => key.fingerprint() == hit.fingerprint,
+            KeyLookup::Shared(key) => key.fingerprint() == hit.fingerprint,
+            // Removed, replaced by a key being fetched, unavailable: verify from scratch.
+            _ => false,
+        };
+        if !current {
+            return None;
+        }
+        Some(match &self.check {
+            Some(check) if !check(&hit.claims) => {
+                self.refuse(AuthError::InsufficientScope, hit.token_kid.as_deref())
+            }
+            _ => Outcome::Verified(VerifiedParts {
+                claims: hit.claims,
+                header: hit.header,
+            }),
+        })
     }
 
     fn refuse<F>(&self, error: AuthError, kid: Option<&str>) -> Outcome<C, F> {
@@ -477,7 +567,7 @@ where
 
 impl<C, P, H> Resume<C> for Shared<C, P, H>
 where
-    C: DeserializeOwned + Send + Sync + 'static,
+    C: DeserializeOwned + Clone + Send + Sync + 'static,
     P: KeyProvider,
     H: ErrorHandler,
 {
@@ -498,7 +588,7 @@ where
                     (Some(wanted), Some(got)) if wanted != got => {
                         Err(InvalidToken::UnknownKid.into())
                     }
-                    _ => self.verify(&parsed, &key),
+                    _ => self.verify(token, &parsed, &key),
                 })
                 .inspect_err(|error| log_refusal(error, header.kid()))
             });

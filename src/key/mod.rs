@@ -42,6 +42,7 @@ pub struct Key {
     kid: Option<Arc<str>>,
     decoding: DecodingKey,
     signature_len: usize,
+    fingerprint: u64,
 }
 
 impl fmt::Debug for Key {
@@ -231,11 +232,20 @@ impl Key {
 
     fn new(alg: Algorithm, decoding: DecodingKey, signature_len: usize) -> Self {
         Self {
+            fingerprint: fingerprint(alg, &decoding),
             alg,
             kid: None,
             decoding,
             signature_len,
         }
+    }
+
+    /// Identifies the key material and algorithm (not the kid): the verified-token cache serves an entry
+    /// only while the key that verified it is still the one a lookup returns, so a key set that removes
+    /// or replaces a key invalidates what it verified. Not a security boundary: keys come from the
+    /// configuration or the identity provider, never from the client.
+    pub(crate) fn fingerprint(&self) -> u64 {
+        self.fingerprint
     }
 
     fn from_public(alg: Algorithm, public: OwnedPublicKey) -> Result<Self, ConfigError> {
@@ -285,6 +295,20 @@ impl Key {
 const MAX_RSA_BITS: usize = 8192;
 #[cfg(all(feature = "rust-crypto", not(feature = "aws-lc-rs")))]
 const MAX_RSA_BITS: usize = 4096;
+
+fn fingerprint(alg: Algorithm, key: &DecodingKey) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::hash::DefaultHasher::new();
+    format!("{alg:?}").hash(&mut hasher);
+    match key.kind() {
+        jsonwebtoken::DecodingKeyKind::SecretOrDer(bytes) => bytes.hash(&mut hasher),
+        jsonwebtoken::DecodingKeyKind::RsaModulusExponent { n, e } => {
+            n.hash(&mut hasher);
+            e.hash(&mut hasher);
+        }
+    }
+    hasher.finish()
+}
 
 fn ec_coordinate_len(alg: Algorithm) -> Result<usize, ConfigError> {
     match alg {

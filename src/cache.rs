@@ -1,0 +1,224 @@
+//! The verified-token cache: a token that verified once is not verified again while it stays valid.
+//!
+//! Only tokens that passed every check are inserted, so a client cannot fill the cache with garbage. An
+//! entry is keyed by the whole token (a fast hash to find it, then a full comparison: a hash alone is
+//! never trusted) and served only while
+//! - the token is inside its `nbf`/`exp` window, leeway included, exactly as verification judges it;
+//! - the entry is younger than the cache TTL;
+//! - the key a lookup returns for the token is still the key that verified it (same material and
+//!   algorithm), so a key set that removes or replaces a key invalidates what that key verified.
+//!
+//! Per-request checks still run on a hit: the token sources' transport rules before the lookup, the
+//! claims-check hook after it. Shards with their own locks keep concurrent hits from contending on one
+//! lock. Memory is bounded by the entry count: each entry holds the token (at most the token size cap,
+//! 8 KiB by default), the claims and about 150 bytes of bookkeeping.
+
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+use crate::claims::VerifiedHeader;
+use crate::verify::Window;
+
+/// Shards: enough that two cores (or sixteen) rarely meet on one lock.
+const SHARDS: usize = 16;
+
+pub(crate) struct TokenCache<C> {
+    shards: Box<[Mutex<Shard<C>>]>,
+    per_shard: usize,
+    ttl: Duration,
+}
+
+type Shard<C> = HashMap<u64, Entry<C>, BuildHasherDefault<AlreadyHashed>>;
+
+struct Entry<C> {
+    token: Box<str>,
+    claims: C,
+    header: VerifiedHeader,
+    token_kid: Option<Box<str>>,
+    fingerprint: u64,
+    window: Window,
+    cached_until: Instant,
+}
+
+/// What a hit gives back: the claims and header to insert, and what must still be checked.
+pub(crate) struct Hit<C> {
+    pub(crate) claims: C,
+    pub(crate) header: VerifiedHeader,
+    /// The `kid` the token itself carried (not the key's), to look the key up again.
+    pub(crate) token_kid: Option<Box<str>>,
+    pub(crate) fingerprint: u64,
+    pub(crate) window: Window,
+}
+
+/// What a verification adds to the cache.
+pub(crate) struct Verified<'a, C> {
+    pub(crate) claims: &'a C,
+    pub(crate) header: &'a VerifiedHeader,
+    pub(crate) token_kid: Option<&'a str>,
+    pub(crate) fingerprint: u64,
+    pub(crate) window: Window,
+}
+
+impl<C: Clone> TokenCache<C> {
+    /// A cache of at most `capacity` entries (rounded up to a multiple of the shard count), each served
+    /// for at most `ttl`.
+    pub(crate) fn new(capacity: usize, ttl: Duration) -> Self {
+        let per_shard = capacity.div_ceil(SHARDS).max(1);
+        let shards = (0..SHARDS)
+            .map(|_| Mutex::new(Shard::with_capacity_and_hasher(0, Default::default())))
+            .collect();
+        Self {
+            shards,
+            per_shard,
+            ttl,
+        }
+    }
+
+    fn shard(&self, hash: u64) -> MutexGuard<'_, Shard<C>> {
+        // The high bits pick the shard; the map uses the whole hash.
+        let index = (hash >> 58) as usize % self.shards.len();
+        self.shards[index]
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub(crate) fn get(&self, token: &str) -> Option<Hit<C>> {
+        let hash = hash(token.as_bytes());
+        let shard = self.shard(hash);
+        let entry = shard.get(&hash)?;
+        if *entry.token != *token || Instant::now() >= entry.cached_until {
+            return None;
+        }
+        Some(Hit {
+            claims: entry.claims.clone(),
+            header: entry.header.clone(),
+            token_kid: entry.token_kid.clone(),
+            fingerprint: entry.fingerprint,
+            window: entry.window,
+        })
+    }
+
+    pub(crate) fn insert(&self, token: &str, verified: Verified<'_, C>) {
+        let hash = hash(token.as_bytes());
+        let now = Instant::now();
+        let entry = Entry {
+            token: token.into(),
+            claims: verified.claims.clone(),
+            header: verified.header.clone(),
+            token_kid: verified.token_kid.map(Into::into),
+            fingerprint: verified.fingerprint,
+            window: verified.window,
+            cached_until: now + self.ttl,
+        };
+        let mut shard = self.shard(hash);
+        if shard.len() >= self.per_shard && !shard.contains_key(&hash) {
+            // Expired entries go first; then any one: a bounded cache, not an LRU.
+            shard.retain(|_, entry| entry.cached_until > now);
+            if shard.len() >= self.per_shard
+                && let Some(victim) = shard.keys().next().copied()
+            {
+                shard.remove(&victim);
+            }
+        }
+        shard.insert(hash, entry);
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.shards.iter().map(|s| s.lock().unwrap().len()).sum()
+    }
+}
+
+/// A fast, word-at-a-time hash. Not keyed: only verified tokens are inserted, so a client cannot choose
+/// colliding entries, and a collision only costs a miss (the full token is compared).
+fn hash(bytes: &[u8]) -> u64 {
+    const MULTIPLIER: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut hash = 0x243F_6A88_85A3_08D3 ^ bytes.len() as u64;
+    let mut words = bytes.chunks_exact(8);
+    for word in &mut words {
+        let mut buffer = [0u8; 8];
+        buffer.copy_from_slice(word);
+        hash = (hash ^ u64::from_le_bytes(buffer))
+            .wrapping_mul(MULTIPLIER)
+            .rotate_left(29);
+    }
+    let mut last = [0u8; 8];
+    last[..words.remainder().len()].copy_from_slice(words.remainder());
+    hash = (hash ^ u64::from_le_bytes(last)).wrapping_mul(MULTIPLIER);
+    hash ^ (hash >> 32)
+}
+
+/// The map's keys are already hashes.
+#[derive(Default)]
+pub(crate) struct AlreadyHashed(u64);
+
+impl Hasher for AlreadyHashed {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        // Only u64 keys are hashed; this keeps the trait total.
+        for byte in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(*byte);
+        }
+    }
+
+    fn write_u64(&mut self, value: u64) {
+        self.0 = value;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use jsonwebtoken::Algorithm;
+
+    fn verified<'a>(claims: &'a String, header: &'a VerifiedHeader) -> Verified<'a, String> {
+        Verified {
+            claims,
+            header,
+            token_kid: None,
+            fingerprint: 7,
+            window: Window {
+                not_before: None,
+                expires: None,
+            },
+        }
+    }
+
+    #[test]
+    fn hits_compare_the_whole_token_and_respect_the_ttl() {
+        let header = VerifiedHeader::new(Algorithm::HS256, None, None);
+        let cache = TokenCache::new(100, Duration::from_millis(50));
+        let claims = "claims".to_owned();
+        cache.insert("a.b.c", verified(&claims, &header));
+        assert_eq!(cache.get("a.b.c").unwrap().claims, "claims");
+        assert!(cache.get("a.b.d").is_none());
+        std::thread::sleep(Duration::from_millis(60));
+        assert!(cache.get("a.b.c").is_none(), "served past its TTL");
+    }
+
+    #[test]
+    fn the_entry_count_is_bounded() {
+        let header = VerifiedHeader::new(Algorithm::HS256, None, None);
+        let cache = TokenCache::new(64, Duration::from_secs(60));
+        let claims = String::new();
+        for i in 0..10_000 {
+            cache.insert(&format!("token-{i}"), verified(&claims, &header));
+        }
+        assert!(cache.len() <= 64, "{}", cache.len());
+    }
+
+    #[test]
+    fn the_hash_spreads_near_identical_tokens() {
+        let hashes: std::collections::HashSet<u64> = (0..10_000)
+            .map(|i| hash(format!("eyJhbGciOi.eyJzdWIiOi.sig{i}").as_bytes()))
+            .collect();
+        assert_eq!(hashes.len(), 10_000);
+        let shards: std::collections::HashSet<u64> = hashes.iter().map(|h| h >> 58).collect();
+        assert!(shards.len() >= 16, "{}", shards.len());
+    }
+}

@@ -1,0 +1,204 @@
+//! The verified-token cache: hits skip verification but never the per-request rules, and an entry is
+//! served only within its token's time window and while its key is still current.
+
+mod common;
+#[path = "support/jwks_server.rs"]
+mod jwks_server;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::Duration;
+
+use common::*;
+use jsonwebtoken::Algorithm;
+use jwks_server::{DEFAULT_PATH, JwksServer, jwks_of};
+use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::json;
+use tower_jwt_auth::remote::RemoteJwks;
+use tower_jwt_auth::{JwtAuthBuilder, JwtAuthLayer, Key, RegisteredClaims};
+
+/// Claims that count how often they are deserialized, i.e. how often a token was really verified.
+#[derive(Debug, Clone, Serialize)]
+struct Counted {
+    sub: String,
+}
+
+static DESERIALIZED: AtomicUsize = AtomicUsize::new(0);
+
+impl<'de> Deserialize<'de> for Counted {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        struct Raw {
+            sub: String,
+        }
+        let raw = Raw::deserialize(deserializer)?;
+        DESERIALIZED.fetch_add(1, Ordering::SeqCst);
+        Ok(Counted { sub: raw.sub })
+    }
+}
+
+/// Tests share the counter: each runs its requests under this lock and measures differences.
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+fn verifications() -> usize {
+    DESERIALIZED.load(Ordering::SeqCst)
+}
+
+fn builder() -> JwtAuthBuilder<Counted> {
+    JwtAuthLayer::<Counted>::builder()
+        .key(Key::hs256(SECRET).unwrap())
+        .issuer(ISSUER)
+        .audience(AUDIENCE)
+}
+
+#[tokio::test]
+async fn a_hit_skips_verification_and_still_inserts_the_claims() {
+    let _serial = SERIAL.lock().await;
+    let layer = builder().build().unwrap();
+    let token = hs256(&claims());
+    let before = verifications();
+    for _ in 0..5 {
+        let outcome = run(&layer, bearer(&token)).await;
+        outcome.assert_ok();
+    }
+    assert_eq!(verifications() - before, 1, "one verification, four hits");
+    // Another token is verified on its own.
+    let mut other = claims();
+    other["sub"] = json!("user-2");
+    run(&layer, bearer(&hs256(&other))).await.assert_ok();
+    assert_eq!(verifications() - before, 2);
+    // With the cache off, every request verifies.
+    let uncached = builder().no_cache().build().unwrap();
+    for _ in 0..3 {
+        run(&uncached, bearer(&token)).await.assert_ok();
+    }
+    assert_eq!(verifications() - before, 5);
+    let uncached = builder().cache_capacity(0).build().unwrap();
+    run(&uncached, bearer(&token)).await.assert_ok();
+    run(&uncached, bearer(&token)).await.assert_ok();
+    assert_eq!(verifications() - before, 7);
+}
+
+#[tokio::test]
+async fn an_entry_is_not_served_past_the_tokens_exp() {
+    let _serial = SERIAL.lock().await;
+    let layer = builder().leeway(Duration::ZERO).build().unwrap();
+    let mut soon = claims();
+    soon["exp"] = json!(now() + 2);
+    let token = hs256(&soon);
+    run(&layer, bearer(&token)).await.assert_ok();
+    run(&layer, bearer(&token)).await.assert_ok();
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    let outcome = run(&layer, bearer(&token)).await;
+    outcome.assert_invalid_token();
+    assert!(
+        outcome.www_authenticate().contains("expired"),
+        "{}",
+        outcome.www_authenticate()
+    );
+}
+
+#[tokio::test]
+async fn an_entry_is_not_served_past_the_cache_ttl() {
+    let _serial = SERIAL.lock().await;
+    let layer = builder()
+        .cache_ttl(Duration::from_millis(200))
+        .build()
+        .unwrap();
+    let token = hs256(&claims());
+    let before = verifications();
+    run(&layer, bearer(&token)).await.assert_ok();
+    run(&layer, bearer(&token)).await.assert_ok();
+    assert_eq!(verifications() - before, 1);
+    tokio::time::sleep(Duration::from_millis(250)).await;
+    run(&layer, bearer(&token)).await.assert_ok();
+    assert_eq!(verifications() - before, 2, "verified again after the TTL");
+}
+
+#[tokio::test]
+async fn a_hit_still_runs_the_claims_check_and_the_transport_rules() {
+    let _serial = SERIAL.lock().await;
+    let allowed = Arc::new(AtomicBool::new(true));
+    let checks = Arc::new(AtomicUsize::new(0));
+    let layer = builder()
+        .cookie("session")
+        .check_claims({
+            let (allowed, checks) = (allowed.clone(), checks.clone());
+            move |_: &Counted| {
+                checks.fetch_add(1, Ordering::SeqCst);
+                allowed.load(Ordering::SeqCst)
+            }
+        })
+        .build()
+        .unwrap();
+    let token = hs256(&claims());
+    run(&layer, bearer(&token)).await.assert_ok();
+    run(&layer, bearer(&token)).await.assert_ok();
+    assert_eq!(checks.load(Ordering::SeqCst), 2, "the hook ran on the hit");
+    allowed.store(false, Ordering::SeqCst);
+    run(&layer, bearer(&token))
+        .await
+        .assert_refused(403, Some("insufficient_scope"));
+    allowed.store(true, Ordering::SeqCst);
+    // The cached token sent two ways at once is still a malformed request.
+    let mut both = bearer(&token);
+    both.headers_mut()
+        .insert("cookie", format!("session={token}").parse().unwrap());
+    run(&layer, both)
+        .await
+        .assert_refused(400, Some("invalid_request"));
+}
+
+#[tokio::test]
+async fn removing_or_replacing_the_key_invalidates_what_it_verified() {
+    let _serial = SERIAL.lock().await;
+    let server = JwksServer::start().await;
+    server.set_document(DEFAULT_PATH, jwks_of(&[jwk("ed-1"), jwk("ec-256")]));
+    let jwks = RemoteJwks::builder(server.url(DEFAULT_PATH))
+        .unknown_kid_cooldown(Duration::from_millis(1))
+        .build()
+        .unwrap();
+    jwks.load().await.unwrap();
+    let layer = JwtAuthLayer::<RegisteredClaims>::builder()
+        .provider(jwks.clone())
+        .audience(AUDIENCE)
+        .build()
+        .unwrap();
+    let ed = token(Algorithm::EdDSA, &claims(), Some("ed-1"));
+    let ec = token(Algorithm::ES256, &claims(), Some("ec-256"));
+    run(&layer, bearer(&ed)).await.assert_ok();
+    run(&layer, bearer(&ec)).await.assert_ok();
+
+    // ed-1 is removed from the set: its cached token is refused once the set is refreshed.
+    // ec-256 is replaced: same kid, other material (the P-384 key's coordinates would not even fit, so
+    // the RSA key takes its kid).
+    let mut replaced = jwk("rsa-1");
+    replaced["kid"] = json!("ec-256");
+    server.set_document(DEFAULT_PATH, jwks_of(&[replaced]));
+    jwks.load().await.unwrap();
+    run(&layer, bearer(&ed)).await.assert_invalid_token();
+    run(&layer, bearer(&ec)).await.assert_invalid_token();
+}
+
+#[tokio::test]
+async fn unchanged_keys_keep_their_entries_across_refreshes() {
+    let _serial = SERIAL.lock().await;
+    let server = JwksServer::start().await;
+    server.set_document(DEFAULT_PATH, jwks_of(&[jwk("ed-1")]));
+    let jwks = RemoteJwks::builder(server.url(DEFAULT_PATH))
+        .build()
+        .unwrap();
+    jwks.load().await.unwrap();
+    let layer = JwtAuthLayer::<Counted>::builder()
+        .provider(jwks.clone())
+        .audience(AUDIENCE)
+        .build()
+        .unwrap();
+    let ed = token(Algorithm::EdDSA, &claims(), Some("ed-1"));
+    let before = verifications();
+    run(&layer, bearer(&ed)).await.assert_ok();
+    // A refresh that brings the same key back (new objects, same material) keeps the entry.
+    jwks.load().await.unwrap();
+    run(&layer, bearer(&ed)).await.assert_ok();
+    assert_eq!(verifications() - before, 1);
+}
