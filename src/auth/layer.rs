@@ -483,7 +483,7 @@ where
             Ok(None) => return self.refuse(AuthError::MissingToken, None),
             Err(reason) => return self.refuse(AuthError::InvalidRequest(reason), None),
         };
-        if let Some(outcome) = self.from_cache(&token) {
+        if let Some(outcome) = self.cached_outcome(&token) {
             return outcome;
         }
         let parsed = match self.verifier.parse(&token) {
@@ -531,7 +531,7 @@ where
 
     /// A cached verification of this exact token, if it is still inside its time window and the key that
     /// verified it is still the one a lookup returns. The claims check runs again.
-    fn from_cache(&self, token: &str) -> Option<Outcome<C, P::Future>> {
+    fn cached_outcome(&self, token: &str) -> Option<Outcome<C, P::Future>> {
         let hit = self.cache.as_ref()?.get(token)?;
         if !self.verifier.still_valid(&hit.window, crate::verify::now()) {
             return None;
