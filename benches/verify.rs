@@ -126,8 +126,41 @@ fn remote_layer(
         .provider(jwks)
         .issuer("https://issuer.example.com")
         .audience("https://api.example.com")
+        .no_cache()
         .build()
         .unwrap()
+}
+
+/// Mean time of `f` over the rounds it was given (interleaving is done by the caller).
+#[derive(Default, Clone, Copy)]
+struct Timer(Duration, u32);
+
+impl Timer {
+    fn time<T>(&mut self, f: impl FnOnce() -> T) {
+        let start = Instant::now();
+        std::hint::black_box(f());
+        self.0 += start.elapsed();
+        self.1 += 1;
+    }
+
+    fn mean(&self) -> Duration {
+        self.0 / self.1.max(1)
+    }
+}
+
+fn request_with(token: &str) -> Request<()> {
+    Request::get("/me")
+        .header("authorization", format!("Bearer {token}"))
+        .body(())
+        .unwrap()
+}
+
+struct Row {
+    alg: Algorithm,
+    floor: Duration,
+    uncached: Duration,
+    remote: Option<Duration>,
+    hit: Duration,
 }
 
 fn bench(c: &mut Criterion) {
@@ -137,7 +170,7 @@ fn bench(c: &mut Criterion) {
         .unwrap();
     // The remote provider starts its refresher on the current runtime, once.
     let _context = runtime.enter();
-    let mut ratios = Vec::new();
+    let mut rows = Vec::new();
     for alg in [
         Algorithm::HS256,
         Algorithm::RS256,
@@ -151,19 +184,17 @@ fn bench(c: &mut Criterion) {
         validation.set_issuer(&["https://issuer.example.com"]);
         validation.set_audience(&["https://api.example.com"]);
         validation.set_required_spec_claims(&["exp", "sub", "iss", "aud"]);
-        let layer = JwtAuthLayer::<RegisteredClaims>::builder()
-            .key(key)
-            .issuer("https://issuer.example.com")
-            .audience("https://api.example.com")
-            .build()
-            .unwrap();
-        let mut service = layer.layer(Noop);
-        let request = || {
-            Request::get("/me")
-                .header("authorization", format!("Bearer {token}"))
-                .body(())
-                .unwrap()
+        let builder = || {
+            JwtAuthLayer::<RegisteredClaims>::builder()
+                .key(key.clone())
+                .issuer("https://issuer.example.com")
+                .audience("https://api.example.com")
         };
+        let mut uncached = builder().no_cache().build().unwrap().layer(Noop);
+        let mut cached = builder().build().unwrap().layer(Noop);
+        poll_once(cached.call(request_with(&token))).unwrap();
+        let mut remote = public_jwk(alg).map(|jwk| remote_layer(&runtime, jwk).layer(Noop));
+        let request = || request_with(&token);
 
         let mut group = c.benchmark_group(format!("{alg:?}"));
         group.measurement_time(Duration::from_secs(3));
@@ -172,16 +203,22 @@ fn bench(c: &mut Criterion) {
                 jsonwebtoken::decode::<RegisteredClaims>(&token, &decoding, &validation).unwrap()
             })
         });
-        group.bench_function("layer: static key", |b| {
+        group.bench_function("layer: static key, cache off", |b| {
             b.iter_batched(
                 request,
-                |r| poll_once(service.call(r)).unwrap(),
+                |r| poll_once(uncached.call(r)).unwrap(),
                 BatchSize::SmallInput,
             )
         });
-        let mut remote = public_jwk(alg).map(|jwk| remote_layer(&runtime, jwk).layer(Noop));
+        group.bench_function("layer: cache hit", |b| {
+            b.iter_batched(
+                request,
+                |r| poll_once(cached.call(r)).unwrap(),
+                BatchSize::SmallInput,
+            )
+        });
         if let Some(remote) = remote.as_mut() {
-            group.bench_function("layer: key from a loaded remote JWK set", |b| {
+            group.bench_function("layer: key from a loaded remote JWK set, cache off", |b| {
                 b.iter_batched(
                     request,
                     |r| poll_once(remote.call(r)).unwrap(),
@@ -191,39 +228,147 @@ fn bench(c: &mut Criterion) {
         }
         group.finish();
 
-        // A same-run ratio, interleaved to share whatever else the machine is doing.
-        let rounds = 2_000;
-        let (mut floor, mut ours, mut fetched) = (Duration::ZERO, Duration::ZERO, Duration::ZERO);
-        for _ in 0..rounds {
-            let start = Instant::now();
-            std::hint::black_box(
-                jsonwebtoken::decode::<RegisteredClaims>(&token, &decoding, &validation).unwrap(),
-            );
-            floor += start.elapsed();
+        // Same-run figures, interleaved so that all share whatever else the machine is doing.
+        let (mut floor, mut ours, mut hit, mut fetched) = Default::default();
+        for _ in 0..2_000 {
+            Timer::time(&mut floor, || {
+                jsonwebtoken::decode::<RegisteredClaims>(&token, &decoding, &validation).unwrap()
+            });
             let r = request();
-            let start = Instant::now();
-            std::hint::black_box(poll_once(service.call(r)).unwrap());
-            ours += start.elapsed();
+            Timer::time(&mut ours, || poll_once(uncached.call(r)).unwrap());
+            let r = request();
+            Timer::time(&mut hit, || poll_once(cached.call(r)).unwrap());
             if let Some(remote) = remote.as_mut() {
                 let r = request();
-                let start = Instant::now();
-                std::hint::black_box(poll_once(remote.call(r)).unwrap());
-                fetched += start.elapsed();
+                Timer::time(&mut fetched, || poll_once(remote.call(r)).unwrap());
             }
         }
-        let ratio = |d: Duration| d.as_secs_f64() / floor.as_secs_f64();
-        let remote_ratio = remote.is_some().then(|| ratio(fetched));
-        ratios.push((alg, ratio(ours), remote_ratio, floor / rounds));
+        let (floor, ours, hit, fetched): (Timer, Timer, Timer, Timer) = (floor, ours, hit, fetched);
+        rows.push(Row {
+            alg,
+            floor: floor.mean(),
+            uncached: ours.mean(),
+            remote: remote.is_some().then(|| fetched.mean()),
+            hit: hit.mean(),
+        });
     }
-    println!("\nsame run, interleaved, relative to jsonwebtoken::decode (no cache):");
-    println!("  alg     static key   remote JWK set   floor per token");
-    for (alg, ours, remote, floor) in ratios {
-        let remote = remote.map_or("-".to_owned(), |r| format!("{r:.2}x"));
+
+    // Rejections, against one HS256 verification.
+    let (encoding, decoding, key) = keys(Algorithm::HS256);
+    let valid = token(Algorithm::HS256, &encoding);
+    let bad_signature = format!("{}AAAA", &valid[..valid.len() - 4]);
+    let mut layer = JwtAuthLayer::<RegisteredClaims>::builder()
+        .key(key)
+        .issuer("https://issuer.example.com")
+        .audience("https://api.example.com")
+        .build()
+        .unwrap()
+        .layer(Noop);
+    let mut validation = Validation::new(Algorithm::HS256);
+    validation.set_issuer(&["https://issuer.example.com"]);
+    validation.set_audience(&["https://api.example.com"]);
+    let garbage = "garbage.not-a.token";
+    let no_token = || Request::get("/me").body(()).unwrap();
+    let mut group = c.benchmark_group("rejections");
+    group.measurement_time(Duration::from_secs(3));
+    group.bench_function("no token", |b| {
+        b.iter_batched(
+            no_token,
+            |r| poll_once(layer.call(r)).unwrap(),
+            BatchSize::SmallInput,
+        )
+    });
+    group.bench_function("garbage token", |b| {
+        b.iter_batched(
+            || request_with(garbage),
+            |r| poll_once(layer.call(r)).unwrap(),
+            BatchSize::SmallInput,
+        )
+    });
+    group.bench_function("bad signature", |b| {
+        b.iter_batched(
+            || request_with(&bad_signature),
+            |r| poll_once(layer.call(r)).unwrap(),
+            BatchSize::SmallInput,
+        )
+    });
+    group.finish();
+    let (mut floor, mut none, mut junk, mut forged) = Default::default();
+    for _ in 0..2_000 {
+        Timer::time(&mut floor, || {
+            jsonwebtoken::decode::<RegisteredClaims>(&valid, &decoding, &validation).unwrap()
+        });
+        let r = no_token();
+        Timer::time(&mut none, || poll_once(layer.call(r)).unwrap());
+        let r = request_with(garbage);
+        Timer::time(&mut junk, || poll_once(layer.call(r)).unwrap());
+        let r = request_with(&bad_signature);
+        Timer::time(&mut forged, || poll_once(layer.call(r)).unwrap());
+    }
+    let (floor, none, junk, forged): (Timer, Timer, Timer, Timer) = (floor, none, junk, forged);
+
+    println!(
+        "\nSame run, interleaved; ratios against jsonwebtoken::decode of the same token (the floor):"
+    );
+    println!("  alg      floor      static key   remote set   cache hit (floor / hit)");
+    let ratio = |a: Duration, b: Duration| a.as_secs_f64() / b.as_secs_f64();
+    for row in &rows {
+        let remote = row
+            .remote
+            .map_or("-".to_owned(), |r| format!("{:.2}x", ratio(r, row.floor)));
         println!(
-            "  {:<7} {ours:>9.2}x   {remote:>14}   {floor:?}",
-            format!("{alg:?}")
+            "  {:<7} {:>9.2?}   {:>9.2}x   {:>10}   {:>7.1}x faster ({:.2?})",
+            format!("{:?}", row.alg),
+            row.floor,
+            ratio(row.uncached, row.floor),
+            remote,
+            ratio(row.floor, row.hit),
+            row.hit
         );
     }
+    println!(
+        "  rejections vs one HS256 verification ({:.2?}):",
+        floor.mean()
+    );
+    for (what, timer) in [
+        ("no token", none),
+        ("garbage token", junk),
+        ("bad signature", forged),
+    ] {
+        println!(
+            "    {what:<14} {:.2?} = {:.2}x",
+            timer.mean(),
+            ratio(timer.mean(), floor.mean())
+        );
+    }
+    let find = |alg| rows.iter().find(|r| r.alg == alg).unwrap();
+    let verdict = |ok: bool| if ok { "met" } else { "NOT met" };
+    let worst = rows
+        .iter()
+        .map(|r| ratio(r.uncached, r.floor))
+        .fold(0.0, f64::max);
+    let hs = find(Algorithm::HS256);
+    let es = find(Algorithm::ES256);
+    println!("  targets:");
+    println!(
+        "    layer without cache <= 1.10x the floor (worst {worst:.2}x): {}",
+        verdict(worst <= 1.10)
+    );
+    let hit_hs = ratio(hs.floor, hs.hit);
+    println!(
+        "    cache hit >= 20x faster than the HS256 floor ({hit_hs:.1}x): {}",
+        verdict(hit_hs >= 20.0)
+    );
+    let hit_es = ratio(es.floor, es.hit);
+    println!(
+        "    cache hit >= 250x faster than the ES256 floor ({hit_es:.1}x): {}",
+        verdict(hit_es >= 250.0)
+    );
+    let garbage_ratio = ratio(junk.mean(), floor.mean());
+    println!(
+        "    garbage rejection cheaper than one HS256 verification ({garbage_ratio:.2}x): {}",
+        verdict(garbage_ratio < 1.0)
+    );
 }
 
 criterion_group!(benches, bench);
