@@ -15,7 +15,7 @@
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use crate::claims::VerifiedHeader;
@@ -36,7 +36,7 @@ struct Entry<C> {
     token: Box<str>,
     claims: C,
     header: VerifiedHeader,
-    token_kid: Option<Box<str>>,
+    token_kid: Option<Arc<str>>,
     fingerprint: u64,
     window: Window,
     cached_until: Instant,
@@ -46,8 +46,9 @@ struct Entry<C> {
 pub(crate) struct Hit<C> {
     pub(crate) claims: C,
     pub(crate) header: VerifiedHeader,
-    /// The `kid` the token itself carried (not the key's), to look the key up again.
-    pub(crate) token_kid: Option<Box<str>>,
+    /// The `kid` the token itself carried (not the key's), to look the key up again; shared so that a
+    /// hit does not allocate for it.
+    pub(crate) token_kid: Option<Arc<str>>,
     pub(crate) fingerprint: u64,
     pub(crate) window: Window,
 }
