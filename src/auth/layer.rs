@@ -61,7 +61,8 @@ impl<C> JwtAuthLayer<C> {
                 optional: false,
                 check: None,
                 error: None,
-                cache: Some((10_000, Duration::from_secs(300))),
+                cache_capacity: 10_000,
+                cache_ttl: Duration::from_secs(300),
             },
             _claims: PhantomData,
         }
@@ -105,8 +106,9 @@ struct Settings<C> {
     optional: bool,
     check: Option<ClaimsCheck<C>>,
     error: Option<ConfigError>,
-    /// Entries and TTL of the verified-token cache; `None` turns it off.
-    cache: Option<(usize, Duration)>,
+    /// Entries of the verified-token cache; 0 turns it off.
+    cache_capacity: usize,
+    cache_ttl: Duration,
 }
 
 impl<C, H> JwtAuthBuilder<C, StaticKeys, H> {
@@ -287,11 +289,7 @@ impl<C, P, H> JwtAuthBuilder<C, P, H> {
     /// The verified-token cache's size (default 10 000 entries; 0 turns it off). Each entry holds a token
     /// (at most the token size cap), its claims and about 150 bytes: bound memory with this.
     pub fn cache_capacity(mut self, entries: usize) -> Self {
-        self.settings.cache = match (entries, self.settings.cache) {
-            (0, _) => None,
-            (entries, Some((_, ttl))) => Some((entries, ttl)),
-            (entries, None) => Some((entries, Duration::from_secs(300))),
-        };
+        self.settings.cache_capacity = entries;
         self
     }
 
@@ -303,16 +301,13 @@ impl<C, P, H> JwtAuthBuilder<C, P, H> {
                 "a zero cache TTL: use cache_capacity(0) to turn the cache off".into(),
             ));
         }
-        if let Some((_, current)) = &mut self.settings.cache {
-            *current = ttl;
-        }
+        self.settings.cache_ttl = ttl;
         self
     }
 
     /// Turns the verified-token cache off: every request is verified from scratch.
-    pub fn no_cache(mut self) -> Self {
-        self.settings.cache = None;
-        self
+    pub fn no_cache(self) -> Self {
+        self.cache_capacity(0)
     }
 
     /// Lets requests without a token through, without claims (an invalid token is still refused).
@@ -373,7 +368,8 @@ where
             optional,
             check,
             error,
-            cache,
+            cache_capacity,
+            cache_ttl,
         } = self.settings;
         if let Some(error) = error {
             return Err(error);
@@ -408,7 +404,7 @@ where
                 handler: self.handler,
                 optional,
                 check,
-                cache: cache.map(|(capacity, ttl)| TokenCache::new(capacity, ttl)),
+                cache: (cache_capacity > 0).then(|| TokenCache::new(cache_capacity, cache_ttl)),
             }),
         })
     }
