@@ -223,3 +223,16 @@ mod tests {
         assert!(shards.len() >= 16, "{}", shards.len());
     }
 }
+
+#[cfg(test)]
+mod size {
+    /// The documented per-entry bookkeeping (README, `cache_capacity`): the entry without its claims, the
+    /// map's key and control byte, beside the heap copies of the token and kid.
+    #[test]
+    fn bookkeeping_per_entry_is_as_documented() {
+        let entry = std::mem::size_of::<super::Entry<()>>();
+        let map_slot = std::mem::size_of::<u64>() + 1;
+        println!("entry {entry} B + map slot {map_slot} B");
+        assert!(entry + map_slot <= 160, "{entry} + {map_slot} bytes");
+    }
+}
