@@ -63,12 +63,8 @@ impl<C> JwtAuthLayer<C> {
     pub fn better_auth(
         base_url: &str,
     ) -> Result<JwtAuthBuilder<C, RemoteJwks<crate::remote::DefaultClient>>, ConfigError> {
-        let (origin, jwks_url) = better_auth_urls(base_url)?;
-        let jwks = RemoteJwks::builder(jwks_url).build()?;
-        Ok(Self::builder()
-            .provider(jwks)
-            .issuer(origin.clone())
-            .audience(origin))
+        let client = crate::remote::default_client(crate::remote::DEFAULT_CONNECT_TIMEOUT)?;
+        Self::better_auth_with_client(base_url, client)
     }
 
     /// [`JwtAuthLayer::better_auth`] with an HTTP client of your own.

@@ -40,7 +40,7 @@ impl Discovery {
     /// [`Discovery::fetch`] with the default client.
     #[cfg(feature = "remote-client")]
     pub async fn fetch_with_default_client(issuer: &str) -> Result<Discovery, FetchError> {
-        let client = super::default_client(std::time::Duration::from_secs(2))
+        let client = super::default_client(super::DEFAULT_CONNECT_TIMEOUT)
             .map_err(|e| FetchError::Transport(e.to_string()))?;
         Self::fetch(issuer, &client).await
     }

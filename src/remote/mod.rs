@@ -84,6 +84,9 @@ impl<C> fmt::Debug for RemoteJwks<C> {
     }
 }
 
+/// The default client's connect timeout.
+pub(crate) const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+
 /// Placeholder for "no client chosen yet" in [`RemoteJwksBuilder`].
 #[derive(Debug, Clone, Copy)]
 pub struct NoClient;
@@ -117,7 +120,7 @@ impl RemoteJwks<NoClient> {
             client: NoClient,
             config: Config {
                 allow_http: false,
-                connect_timeout: Duration::from_secs(2),
+                connect_timeout: DEFAULT_CONNECT_TIMEOUT,
                 min_refresh: Duration::from_secs(5 * 60),
                 max_refresh: Duration::from_secs(24 * 60 * 60),
                 default_refresh: Duration::from_secs(10 * 60),
