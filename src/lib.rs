@@ -59,6 +59,7 @@ pub mod claims;
 pub mod error;
 #[cfg(feature = "axum")]
 pub mod extract;
+pub mod issue;
 mod json;
 pub mod key;
 pub mod provider;
@@ -73,6 +74,7 @@ pub use claims::{Audience, RegisteredClaims, VerifiedHeader};
 pub use error::{AuthError, ConfigError, InvalidRequest, InvalidToken};
 #[cfg(feature = "axum")]
 pub use extract::{Claims, MissingClaims};
+pub use issue::{IssueError, IssuedToken, Issuer};
 pub use key::{JwkOptions, Key, KeySet, SkippedJwk};
 pub use provider::{Issuers, KeyLookup, KeyProvider, StaticKeys, TokenHeader};
 pub use response::{DefaultErrorHandler, ErrorHandler, ResponseBody};

@@ -1336,3 +1336,231 @@ MC4CAQAwBQYDK2VwBCIEIBtU1Gl1tYrOTVB9E+slYQNkjT0W3Y9pCOuRj+LX6GMo
         }
     }
 }
+
+/// A private signing key, in the container each jsonwebtoken signer takes.
+#[derive(Clone, PartialEq, Eq)]
+pub(crate) enum PrivateKeyDer {
+    /// PKCS#1 `RSAPrivateKey`.
+    Rsa(Vec<u8>),
+    /// PKCS#8 `PrivateKeyInfo` holding an EC key on `curve`.
+    Ec {
+        /// The named curve.
+        curve: Curve,
+        /// The whole PKCS#8 document.
+        pkcs8: Vec<u8>,
+    },
+    /// PKCS#8 v1 `PrivateKeyInfo` holding an Ed25519 seed (always the 48-byte form).
+    Ed25519(Vec<u8>),
+}
+
+impl fmt::Debug for PrivateKeyDer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Never print key material.
+        f.write_str(match self {
+            Self::Rsa(_) => "PrivateKeyDer::Rsa(..)",
+            Self::Ec { .. } => "PrivateKeyDer::Ec(..)",
+            Self::Ed25519(_) => "PrivateKeyDer::Ed25519(..)",
+        })
+    }
+}
+
+/// PEM label of a PKCS#8 private key.
+const LABEL_PRIVATE_KEY: &str = "PRIVATE KEY";
+/// PEM label of a PKCS#1 RSA private key.
+const LABEL_RSA_PRIVATE_KEY: &str = "RSA PRIVATE KEY";
+/// PEM label of a SEC1 EC private key.
+const LABEL_EC_PRIVATE_KEY: &str = "EC PRIVATE KEY";
+/// `[1] EXPLICIT` (context-specific, constructed): the public key in SEC1 and PKCS#8 v2.
+const TAG_CONTEXT_1: u8 = 0xa1;
+/// `[1] IMPLICIT` (context-specific, primitive): the public key of a PKCS#8 v2 document.
+const TAG_CONTEXT_1_PRIMITIVE: u8 = 0x81;
+/// The fixed PKCS#8 v1 prefix of an Ed25519 key (RFC 8410 §7), followed by the 32-byte seed.
+const ED25519_PKCS8_PREFIX: [u8; 16] = [
+    0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20,
+];
+
+/// Decodes a private key PEM block: `PRIVATE KEY` (PKCS#8), `RSA PRIVATE KEY` (PKCS#1)
+/// or `EC PRIVATE KEY` (SEC1). Encrypted keys and other labels are refused.
+pub(crate) fn parse_private_key_pem(pem: &str) -> Result<PrivateKeyDer, DerError> {
+    let (_, after_begin) = pem.split_once(PEM_BEGIN).ok_or(DerError::NotPem)?;
+    let (label, rest) = after_begin
+        .split_once(PEM_DASHES)
+        .ok_or(DerError::Malformed)?;
+    if !matches!(
+        label,
+        LABEL_PRIVATE_KEY | LABEL_RSA_PRIVATE_KEY | LABEL_EC_PRIVATE_KEY
+    ) {
+        return Err(DerError::PemLabel(label.to_owned()));
+    }
+    let (body, after_end) = rest.split_once(PEM_END).ok_or(DerError::Malformed)?;
+    let end_ok = after_end
+        .strip_prefix(label)
+        .is_some_and(|s| s.starts_with(PEM_DASHES));
+    // `Proc-Type: 4,ENCRYPTED` headers mark legacy encrypted PEM, which has a ':' in the body.
+    if !end_ok || body.contains(':') {
+        return Err(DerError::Malformed);
+    }
+    let compact: Vec<u8> = body.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
+    let der = STANDARD.decode(&compact).map_err(|_| DerError::Malformed)?;
+    match label {
+        LABEL_RSA_PRIVATE_KEY => rsa_private_key(&der).map(|()| PrivateKeyDer::Rsa(der)),
+        LABEL_EC_PRIVATE_KEY => sec1_to_pkcs8(&der),
+        _ => parse_pkcs8(&der),
+    }
+}
+
+/// Decodes a DER private key: PKCS#8, or PKCS#1 `RSAPrivateKey`.
+pub(crate) fn parse_private_key_der(der: &[u8]) -> Result<PrivateKeyDer, DerError> {
+    match parse_pkcs8(der) {
+        Ok(key) => Ok(key),
+        Err(err) => match rsa_private_key(der) {
+            Ok(()) => Ok(PrivateKeyDer::Rsa(der.to_vec())),
+            Err(_) => Err(err),
+        },
+    }
+}
+
+/// Checks the outline of a PKCS#1 `RSAPrivateKey`: version 0 and nine integers.
+fn rsa_private_key(der: &[u8]) -> Result<(), DerError> {
+    let mut reader = Reader::new(read_whole(der, TAG_SEQUENCE)?);
+    if reader.read(TAG_INTEGER)? != [0] {
+        // Version 1 is multi-prime RSA, which no JOSE signer takes.
+        return Err(DerError::Malformed);
+    }
+    for _ in 0..8 {
+        unsigned_integer(reader.read(TAG_INTEGER)?)?;
+    }
+    reader.finish()
+}
+
+/// Parses a PKCS#8 `PrivateKeyInfo` (v1 or v2, unencrypted).
+fn parse_pkcs8(der: &[u8]) -> Result<PrivateKeyDer, DerError> {
+    let mut reader = Reader::new(read_whole(der, TAG_SEQUENCE)?);
+    if !is_version(reader.read(TAG_INTEGER)?) {
+        return Err(DerError::Malformed);
+    }
+    let mut algorithm = Reader::new(reader.read(TAG_SEQUENCE)?);
+    let private_key = reader.read(TAG_OCTET_STRING)?;
+    // Optional attributes [0] and public key [1] follow; neither is needed to sign.
+    while !reader.is_empty() {
+        let tlv = reader.read_any()?;
+        if !matches!(
+            tlv.tag,
+            TAG_CONTEXT_0 | TAG_CONTEXT_1 | TAG_CONTEXT_1_PRIMITIVE
+        ) {
+            return Err(DerError::Malformed);
+        }
+    }
+    let oid = algorithm.read(TAG_OID)?;
+    let params = if algorithm.is_empty() {
+        None
+    } else {
+        Some(algorithm.read_any()?)
+    };
+    algorithm.finish()?;
+    match oid {
+        OID_RSA_ENCRYPTION => {
+            rsa_private_key(private_key)?;
+            Ok(PrivateKeyDer::Rsa(private_key.to_vec()))
+        }
+        OID_EC_PUBLIC_KEY => {
+            let params = params.ok_or(DerError::Malformed)?;
+            if params.tag != TAG_OID {
+                return Err(DerError::UnsupportedCurve(
+                    "explicit curve parameters".to_owned(),
+                ));
+            }
+            let curve = curve_from_oid(params.content)?;
+            // The embedded SEC1 key must agree with the outer curve when it names one.
+            let embedded = sec1_curve(private_key)?;
+            if embedded.is_some_and(|c| c != curve) {
+                return Err(DerError::Malformed);
+            }
+            Ok(PrivateKeyDer::Ec {
+                curve,
+                pkcs8: der.to_vec(),
+            })
+        }
+        OID_ED25519 => {
+            if params.is_some() {
+                return Err(DerError::Malformed);
+            }
+            let seed = read_whole(private_key, TAG_OCTET_STRING)?;
+            if seed.len() != 32 {
+                return Err(DerError::Malformed);
+            }
+            let mut v1 = ED25519_PKCS8_PREFIX.to_vec();
+            v1.extend_from_slice(seed);
+            Ok(PrivateKeyDer::Ed25519(v1))
+        }
+        other => Err(DerError::UnsupportedKeyType(oid_to_dotted(other)?)),
+    }
+}
+
+/// Maps a named-curve OID to a [`Curve`].
+fn curve_from_oid(oid: &[u8]) -> Result<Curve, DerError> {
+    match oid {
+        OID_P256 => Ok(Curve::P256),
+        OID_P384 => Ok(Curve::P384),
+        OID_P521 => Ok(Curve::P521),
+        other => Err(DerError::UnsupportedCurve(oid_to_dotted(other)?)),
+    }
+}
+
+/// Reads a SEC1 `ECPrivateKey` and returns the curve it names, if any.
+fn sec1_curve(der: &[u8]) -> Result<Option<Curve>, DerError> {
+    let mut reader = Reader::new(read_whole(der, TAG_SEQUENCE)?);
+    if reader.read(TAG_INTEGER)? != [1] {
+        return Err(DerError::Malformed);
+    }
+    if reader.read(TAG_OCTET_STRING)?.is_empty() {
+        return Err(DerError::Malformed);
+    }
+    let mut curve = None;
+    while !reader.is_empty() {
+        let tlv = reader.read_any()?;
+        match tlv.tag {
+            TAG_CONTEXT_0 => curve = Some(curve_from_oid(read_whole(tlv.content, TAG_OID)?)?),
+            TAG_CONTEXT_1 => {}
+            _ => return Err(DerError::Malformed),
+        }
+    }
+    Ok(curve)
+}
+
+/// Wraps a SEC1 `ECPrivateKey` (which must name its curve) into PKCS#8 v1.
+fn sec1_to_pkcs8(sec1: &[u8]) -> Result<PrivateKeyDer, DerError> {
+    let curve = sec1_curve(sec1)?.ok_or(DerError::UnsupportedCurve("no named curve".to_owned()))?;
+    let curve_oid = match curve {
+        Curve::P256 => OID_P256,
+        Curve::P384 => OID_P384,
+        Curve::P521 => OID_P521,
+    };
+    let mut algorithm = der_element(TAG_OID, OID_EC_PUBLIC_KEY);
+    algorithm.extend(der_element(TAG_OID, curve_oid));
+    let mut body = der_element(TAG_INTEGER, &[0]);
+    body.extend(der_element(TAG_SEQUENCE, &algorithm));
+    body.extend(der_element(TAG_OCTET_STRING, sec1));
+    Ok(PrivateKeyDer::Ec {
+        curve,
+        pkcs8: der_element(TAG_SEQUENCE, &body),
+    })
+}
+
+/// Encodes one DER element with a definite, minimal length.
+fn der_element(tag: u8, content: &[u8]) -> Vec<u8> {
+    let len = content.len();
+    let mut out = Vec::with_capacity(content.len() + 6);
+    out.push(tag);
+    if len < 0x80 {
+        out.push(len as u8);
+    } else {
+        let bytes = len.to_be_bytes();
+        let skip = bytes.iter().take_while(|&&b| b == 0).count();
+        let significant = bytes.get(skip..).unwrap_or_default();
+        out.push(0x80 | significant.len() as u8);
+        out.extend_from_slice(significant);
+    }
+    out.extend_from_slice(content);
+    out
+}
