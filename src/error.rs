@@ -41,6 +41,11 @@ pub enum AuthError {
         /// When the client should try again.
         retry_after: Duration,
     },
+    /// A cookie-carried token on an unsafe request that does not show it comes from the site (see
+    /// [`CookieSource`](crate::source::CookieSource)): 403, without a challenge, since another token would
+    /// not help.
+    #[error("cross-site request refused")]
+    CrossSiteRequest,
 }
 
 impl AuthError {
@@ -49,7 +54,7 @@ impl AuthError {
         match self {
             Self::MissingToken | Self::InvalidToken(_) => StatusCode::UNAUTHORIZED,
             Self::InvalidRequest(_) => StatusCode::BAD_REQUEST,
-            Self::InsufficientScope => StatusCode::FORBIDDEN,
+            Self::InsufficientScope | Self::CrossSiteRequest => StatusCode::FORBIDDEN,
             Self::KeysUnavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
@@ -57,7 +62,7 @@ impl AuthError {
     /// The RFC 6750 §3.1 error code, if any (`MissingToken` and `KeysUnavailable` carry none).
     pub fn rfc6750_code(&self) -> Option<&'static str> {
         match self {
-            Self::MissingToken | Self::KeysUnavailable { .. } => None,
+            Self::MissingToken | Self::KeysUnavailable { .. } | Self::CrossSiteRequest => None,
             Self::InvalidRequest(_) => Some("invalid_request"),
             Self::InvalidToken(_) => Some("invalid_token"),
             Self::InsufficientScope => Some("insufficient_scope"),
@@ -72,6 +77,9 @@ impl AuthError {
             Self::InvalidToken(r) => r.description(),
             Self::InsufficientScope => "the token does not grant access to this resource",
             Self::KeysUnavailable { .. } => "the verification keys are temporarily unavailable",
+            Self::CrossSiteRequest => {
+                "cross-site request refused: a cookie credential needs a same-origin request"
+            }
         }
     }
 
@@ -79,7 +87,7 @@ impl AuthError {
     pub fn grpc_code(&self) -> u8 {
         match self {
             Self::MissingToken | Self::InvalidRequest(_) | Self::InvalidToken(_) => 16,
-            Self::InsufficientScope => 7,
+            Self::InsufficientScope | Self::CrossSiteRequest => 7,
             Self::KeysUnavailable { .. } => 14,
         }
     }

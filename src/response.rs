@@ -93,6 +93,7 @@ impl ErrorHandler for DefaultErrorHandler {
             r#"{{"error":"{}","error_description":"{}"}}"#,
             code.unwrap_or(match error {
                 AuthError::KeysUnavailable { .. } => "temporarily_unavailable",
+                AuthError::CrossSiteRequest => "cross_site_request",
                 _ => "unauthorized",
             }),
             error.description()
@@ -104,7 +105,7 @@ impl ErrorHandler for DefaultErrorHandler {
         headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
         if let AuthError::KeysUnavailable { retry_after } = error {
             headers.insert(RETRY_AFTER, retry_after_seconds(*retry_after));
-        } else {
+        } else if *error != AuthError::CrossSiteRequest {
             headers.insert(WWW_AUTHENTICATE, www_authenticate(&self.realm, error));
         }
         response

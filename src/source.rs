@@ -20,7 +20,7 @@ use std::fmt;
 use http::header::{AUTHORIZATION, HeaderName};
 use http::{HeaderMap, Method, Uri};
 
-use crate::error::InvalidRequest;
+use crate::error::{AuthError, InvalidRequest};
 
 /// The parts of a request a [`TokenSource`] or an [`ErrorHandler`](crate::ErrorHandler) may look at.
 #[derive(Debug, Clone, Copy)]
@@ -58,6 +58,9 @@ pub enum Extracted<'a> {
     Found(Cow<'a, str>),
     /// The field is there but malformed: the request is refused with `400 invalid_request`.
     Invalid(InvalidRequest),
+    /// A token that the browser attaches by itself (a cookie) on a request that is not shown to come from
+    /// the site: refused with `403` ([`AuthError::CrossSiteRequest`]), whatever the token.
+    CrossSite,
 }
 
 /// A place a token can be carried: implement it for custom transports.
@@ -208,10 +211,45 @@ impl TokenSource for QuerySource {
 ///
 /// A cookie sent twice with different values is `400 invalid_request`; an empty cookie counts as absent
 /// (that is how a cleared cookie looks).
+///
+/// # Cross-site request forgery
+///
+/// Browsers attach cookies to requests other sites make. So when the token comes from the cookie and the
+/// method is not safe (anything but GET, HEAD, OPTIONS and TRACE), the request must show it comes from the
+/// site itself, else it is refused with `403` ([`AuthError::CrossSiteRequest`]) before the token is even
+/// looked at:
+///
+/// - `Sec-Fetch-Site: same-origin`, which browsers set and pages cannot forge; or, when the browser sends no
+///   `Sec-Fetch-Site`,
+/// - an `Origin` whose host and port are the request's own (`Host`, or the HTTP/2 authority).
+///
+/// Origins of other sites you trust (a front end on another port or domain) are allowed with
+/// [`allow_origin`](Self::allow_origin). `same-site` is not enough: another port on the same host, or a
+/// sibling subdomain, is another origin. A request with neither header (curl, a server) is refused: send
+/// the token in `Authorization: Bearer` instead, which no browser adds on its own.
+///
+/// ```
+/// use http::{HeaderMap, Method, Uri};
+/// use tower_jwt_auth::source::{CookieSource, Extracted, RequestHead, TokenSource};
+///
+/// let source = CookieSource::new("session").allow_origin("https://app.example.com");
+/// let mut headers = HeaderMap::new();
+/// headers.insert("host", "api.example.com".parse().unwrap());
+/// headers.insert("cookie", "session=eyJhbGciOi.eyJzdWIiOi.c2ln".parse().unwrap());
+/// headers.insert("origin", "https://evil.example".parse().unwrap());
+/// let (method, uri) = (Method::POST, Uri::from_static("/api/orders"));
+/// assert_eq!(source.extract(&RequestHead::new(&method, &uri, &headers)), Extracted::CrossSite);
+///
+/// headers.insert("origin", "https://app.example.com".parse().unwrap());
+/// assert!(matches!(source.extract(&RequestHead::new(&method, &uri, &headers)), Extracted::Found(_)));
+/// ```
 #[cfg(feature = "cookie")]
 #[derive(Debug, Clone)]
 pub struct CookieSource {
     name: String,
+    /// Other origins allowed to make unsafe requests with the cookie, ASCII-lowercased.
+    allowed_origins: Vec<Box<str>>,
+    csrf_check: bool,
 }
 
 /// Chunk cookies beyond this many are ignored: a token has at most a few KiB.
@@ -220,9 +258,66 @@ const MAX_CHUNKS: usize = 32;
 
 #[cfg(feature = "cookie")]
 impl CookieSource {
-    /// Reads the token from the cookie `name` (or its chunks).
+    /// Reads the token from the cookie `name` (or its chunks), with the cross-site check on.
     pub fn new(name: impl Into<String>) -> Self {
-        Self { name: name.into() }
+        Self {
+            name: name.into(),
+            allowed_origins: Vec::new(),
+            csrf_check: true,
+        }
+    }
+
+    /// Also accepts unsafe requests whose `Origin` is exactly `origin` (`scheme://host[:port]`, compared
+    /// case-insensitively; a trailing `/` is ignored).
+    pub fn allow_origin(mut self, origin: impl Into<String>) -> Self {
+        let origin = origin.into();
+        let origin = origin.strip_suffix('/').unwrap_or(&origin);
+        self.allowed_origins
+            .push(origin.to_ascii_lowercase().into_boxed_str());
+        self
+    }
+
+    /// Turns the cross-site check off. Only for cookies that browsers never send cross-site on their own
+    /// and endpoints with another defence: a `SameSite=Lax` cookie is still sent by a page on another port
+    /// of the same host.
+    pub fn dangerous_disable_csrf_check(mut self) -> Self {
+        self.csrf_check = false;
+        self
+    }
+
+    /// Whether an unsafe request shows it comes from the site or an allowed origin.
+    fn shows_same_origin(&self, request: &RequestHead<'_>) -> bool {
+        let headers = request.headers;
+        // Several Origin fields are no origin at all.
+        let mut origins = headers.get_all(http::header::ORIGIN).iter();
+        let origin = match (origins.next(), origins.next()) {
+            (Some(one), None) => one.to_str().ok(),
+            _ => None,
+        };
+        let allowed = |origin: &str| {
+            let origin = origin.strip_suffix('/').unwrap_or(origin);
+            self.allowed_origins
+                .iter()
+                .any(|a| a.eq_ignore_ascii_case(origin))
+        };
+        if let Some(site) = headers.get("sec-fetch-site") {
+            // The browser says where the request comes from; only an allowed origin can overrule "not us".
+            return site.as_bytes() == b"same-origin" || origin.is_some_and(allowed);
+        }
+        let Some(origin) = origin else {
+            return false;
+        };
+        if allowed(origin) {
+            return true;
+        }
+        let Some((_, origin_authority)) = origin.split_once("://") else {
+            return false;
+        };
+        let own = match headers.get(http::header::HOST) {
+            Some(host) => host.to_str().ok(),
+            None => request.uri.authority().map(|a| a.as_str()),
+        };
+        own.is_some_and(|own| !own.is_empty() && own.eq_ignore_ascii_case(origin_authority))
     }
 
     /// The cookie's name.
@@ -271,6 +366,17 @@ impl TokenSource for CookieSource {
         // An empty cookie is how a cleared one looks: it does not count.
         let whole = whole.filter(|v| !v.is_empty());
         let joined: String = chunks.iter().map_while(|chunk| *chunk).collect();
+        let safe_method = matches!(
+            *request.method,
+            Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE
+        );
+        if (whole.is_some() || !joined.is_empty())
+            && self.csrf_check
+            && !safe_method
+            && !self.shows_same_origin(request)
+        {
+            return Extracted::CrossSite;
+        }
         match (whole, joined.is_empty()) {
             (Some(value), true) => Extracted::Found(Cow::Borrowed(value)),
             // Both forms at once: a stale or tossed cookie. Choosing one could pick the attacker's.
@@ -312,14 +418,15 @@ impl Sources {
     pub(crate) fn extract<'a>(
         &self,
         request: &RequestHead<'a>,
-    ) -> Result<Option<Cow<'a, str>>, InvalidRequest> {
+    ) -> Result<Option<Cow<'a, str>>, AuthError> {
         let mut found = None;
         for source in self.0.iter() {
             match source.extract(request) {
                 Extracted::Absent => {}
-                Extracted::Invalid(reason) => return Err(reason),
+                Extracted::Invalid(reason) => return Err(reason.into()),
+                Extracted::CrossSite => return Err(AuthError::CrossSiteRequest),
                 Extracted::Found(_) if found.is_some() => {
-                    return Err(InvalidRequest::SeveralMethods);
+                    return Err(InvalidRequest::SeveralMethods.into());
                 }
                 Extracted::Found(token) => found = Some(token),
             }

@@ -63,6 +63,10 @@ impl<C> JwtAuthLayer<C> {
                 error: None,
                 cache_capacity: 10_000,
                 cache_ttl: Duration::from_secs(300),
+                #[cfg(feature = "cookie")]
+                cookies: Vec::new(),
+                #[cfg(feature = "cookie")]
+                csrf_allowed_origins: Vec::new(),
             },
             _claims: PhantomData,
         }
@@ -109,6 +113,11 @@ struct Settings<C> {
     /// Entries of the verified-token cache; 0 turns it off.
     cache_capacity: usize,
     cache_ttl: Duration,
+    /// Cookie names of `.cookie()`, made into sources at build time with the allowed origins.
+    #[cfg(feature = "cookie")]
+    cookies: Vec<String>,
+    #[cfg(feature = "cookie")]
+    csrf_allowed_origins: Vec<String>,
 }
 
 impl<C, H> JwtAuthBuilder<C, StaticKeys, H> {
@@ -316,10 +325,31 @@ impl<C, P, H> JwtAuthBuilder<C, P, H> {
         self
     }
 
-    /// Also reads the token from this cookie (or its chunks `name.0`, `name.1`, …).
+    /// Also reads the token from this cookie (or its chunks `name.0`, `name.1`, …), refusing unsafe
+    /// cross-site requests that carry it (see [`CookieSource`](crate::source::CookieSource)).
     #[cfg(feature = "cookie")]
-    pub fn cookie(self, name: impl Into<String>) -> Self {
-        self.source(crate::source::CookieSource::new(name))
+    pub fn cookie(mut self, name: impl Into<String>) -> Self {
+        self.settings.cookies.push(name.into());
+        self
+    }
+
+    /// Lets pages of this origin (`scheme://host[:port]`) make unsafe requests with the cookies of
+    /// [`cookie`](Self::cookie), besides the site itself: a front end served from another port or domain.
+    #[cfg(feature = "cookie")]
+    pub fn csrf_allowed_origin(mut self, origin: impl Into<String>) -> Self {
+        let origin = origin.into();
+        let valid = origin.split_once("://").is_some_and(|(scheme, rest)| {
+            matches!(scheme, "http" | "https")
+                && !rest.trim_end_matches('/').is_empty()
+                && !rest.trim_end_matches('/').contains(['/', '?', '#', ' '])
+        });
+        if !valid {
+            self.fail(ConfigError::InvalidOption(format!(
+                "allowed origin {origin:?} must look like https://host[:port]"
+            )));
+        }
+        self.settings.csrf_allowed_origins.push(origin);
+        self
     }
 
     /// Also reads the bare token from this header (not `Authorization`: the default `Bearer` source reads it).
@@ -346,6 +376,8 @@ impl<C, P, H> JwtAuthBuilder<C, P, H> {
     /// Replaces all sources, in this order (the default is `Authorization: Bearer` alone).
     pub fn token_sources(mut self, sources: Vec<Box<dyn TokenSource>>) -> Self {
         self.settings.sources = sources;
+        #[cfg(feature = "cookie")]
+        self.settings.cookies.clear();
         self
     }
 
@@ -364,13 +396,27 @@ where
     pub fn build(self) -> Result<JwtAuthLayer<C, P, H>, ConfigError> {
         let Settings {
             policy,
-            sources,
+            #[cfg_attr(not(feature = "cookie"), allow(unused_mut))]
+            mut sources,
             optional,
             check,
             error,
             cache_capacity,
             cache_ttl,
+            #[cfg(feature = "cookie")]
+            cookies,
+            #[cfg(feature = "cookie")]
+            csrf_allowed_origins,
         } = self.settings;
+        #[cfg(feature = "cookie")]
+        for name in cookies {
+            let source = csrf_allowed_origins
+                .iter()
+                .fold(crate::source::CookieSource::new(name), |source, origin| {
+                    source.allow_origin(origin.as_str())
+                });
+            sources.push(Box::new(source));
+        }
         if let Some(error) = error {
             return Err(error);
         }
@@ -477,7 +523,7 @@ where
             Ok(Some(token)) => token,
             Ok(None) if self.optional => return Outcome::Anonymous,
             Ok(None) => return self.refuse(AuthError::MissingToken, None),
-            Err(reason) => return self.refuse(AuthError::InvalidRequest(reason), None),
+            Err(error) => return self.refuse(error, None),
         };
         if let Some(outcome) = self.cached_outcome(&token) {
             return outcome;
