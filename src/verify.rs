@@ -28,6 +28,8 @@ const MAX_HEADER_SEGMENT: usize = 2048;
 const MAX_KID_LEN: usize = 256;
 /// JSON nesting allowed in headers and claims.
 const MAX_JSON_DEPTH: usize = 16;
+/// RSA-8192, the largest key accepted, signs with 1024 bytes.
+const MAX_SIGNATURE_LEN: usize = 1024;
 
 impl From<JsonError> for InvalidToken {
     fn from(_: JsonError) -> Self {
@@ -141,19 +143,17 @@ pub(crate) fn now() -> u64 {
         .map_or(0, |elapsed| elapsed.as_secs())
 }
 
-/// Verifies tokens under one policy with one crypto backend.
+/// Verifies tokens under one policy; the keys carry their backend state.
 #[derive(Debug)]
 pub(crate) struct Verifier {
     policy: Policy,
-    crypto: &'static CryptoProvider,
 }
 
 impl Verifier {
     pub(crate) fn new(policy: Policy) -> Result<Self, ConfigError> {
-        Ok(Self {
-            policy,
-            crypto: crypto_backend()?,
-        })
+        // No backend, no verification: refused when the layer is built, never per request.
+        crypto_backend()?;
+        Ok(Self { policy })
     }
 
     /// Structural checks and header rules; no crypto.
@@ -279,14 +279,17 @@ impl Verifier {
         if parsed.signature.len() != (expected * 4).div_ceil(3) {
             return Err(InvalidToken::BadSignature);
         }
-        let signature = URL_SAFE_NO_PAD
-            .decode(parsed.signature)
+        // The longest signature is RSA-8192's 1024 bytes; the exact length was checked above.
+        let mut buffer = [0u8; MAX_SIGNATURE_LEN];
+        let len = URL_SAFE_NO_PAD
+            .decode_slice(parsed.signature, &mut buffer)
             .map_err(|_| InvalidToken::BadSignature)?;
-        let verifier = (self.crypto.verifier_factory)(&key.algorithm(), key.decoding_key())
-            .map_err(|_| InvalidToken::BadSignature)?;
-        verifier
-            .verify(parsed.signing_input.as_bytes(), &signature)
-            .map_err(|_| InvalidToken::BadSignature)
+        let signature = buffer.get(..len).ok_or(InvalidToken::BadSignature)?;
+        if key.verify_signature(parsed.signing_input.as_bytes(), signature) {
+            Ok(())
+        } else {
+            Err(InvalidToken::BadSignature)
+        }
     }
 
     fn check_claims(&self, payload: &[u8], now: u64) -> Result<Window, InvalidToken> {

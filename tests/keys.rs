@@ -1575,3 +1575,22 @@ mod backend {
         }
     }
 }
+
+/// With aws-lc-rs the key is parsed when it is loaded: a point that is not on the curve never gets as far
+/// as a request.
+#[cfg(feature = "aws-lc-rs")]
+#[test]
+fn ec_points_off_the_curve_are_refused_at_load() {
+    let jwk = common::jwk("ec-256");
+    let decode = |field: &str| {
+        use base64::Engine;
+        base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(jwk[field].as_str().unwrap())
+            .unwrap()
+    };
+    let (x, mut y) = (decode("x"), decode("y"));
+    Key::ec_components(jsonwebtoken::Algorithm::ES256, &x, &y).expect("the fixture point");
+    y[31] ^= 1;
+    let err = Key::ec_components(jsonwebtoken::Algorithm::ES256, &x, &y).unwrap_err();
+    assert!(matches!(err, ConfigError::InvalidKey(_)), "{err}");
+}

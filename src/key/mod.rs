@@ -2,7 +2,8 @@
 //!
 //! A [`Key`] is checked when it is loaded (secret length, RSA size and exponent, curve and coordinate
 //! lengths, no private material), so most broken keys are refused at start-up rather than failing every
-//! token. (An EC point off its curve is only found by the backend, at verification.) The algorithm a token
+//! token. (With `aws-lc-rs` the public key is also parsed and validated then, EC points included; with only
+//! `rust-crypto`, an EC point off its curve is found at verification.) The algorithm a token
 //! may use comes from the key, never from the token.
 //!
 //! ```
@@ -24,6 +25,7 @@
 
 pub(crate) mod der;
 mod jwk;
+mod signature;
 
 use std::fmt;
 use std::sync::Arc;
@@ -32,6 +34,7 @@ use jsonwebtoken::{Algorithm, AlgorithmFamily, DecodingKey};
 
 use crate::error::ConfigError;
 use der::{Curve, OwnedPublicKey};
+use signature::{Material, SignatureCheck};
 
 pub use jwk::{JwkOptions, KeySet, SkippedJwk};
 
@@ -41,6 +44,8 @@ pub struct Key {
     alg: Algorithm,
     kid: Option<Arc<str>>,
     decoding: DecodingKey,
+    /// Shared: parsed once, cloned with the key for free.
+    check: Arc<SignatureCheck>,
     signature_len: usize,
     fingerprint: u64,
 }
@@ -87,7 +92,12 @@ impl Key {
                 got: secret.len(),
             });
         }
-        Ok(Self::new(alg, DecodingKey::from_secret(secret), min))
+        Self::new(
+            alg,
+            DecodingKey::from_secret(secret),
+            Material::Secret(secret),
+            min,
+        )
     }
 
     /// An HMAC key for `alg` from a standard base64 (padded or not) or base64url secret.
@@ -140,11 +150,12 @@ impl Key {
                 "RSA exponent must be odd and between 3 and 2^32-1".into(),
             ));
         }
-        Ok(Self::new(
+        Self::new(
             alg,
             DecodingKey::from_rsa_raw_components(n, e),
+            Material::Rsa { n, e },
             n.len(),
-        ))
+        )
     }
 
     /// An EC public key from its affine coordinates: P-256 for ES256 (32 bytes each), P-384 for ES384 (48).
@@ -161,7 +172,12 @@ impl Key {
         point.push(0x04);
         point.extend_from_slice(x);
         point.extend_from_slice(y);
-        Ok(Self::new(alg, DecodingKey::from_ec_der(&point), 2 * len))
+        Self::new(
+            alg,
+            DecodingKey::from_ec_der(&point),
+            Material::EcPoint(&point),
+            2 * len,
+        )
     }
 
     /// An Ed25519 public key (EdDSA) from its 32 bytes.
@@ -172,7 +188,12 @@ impl Key {
                 x.len()
             )));
         }
-        Ok(Self::new(Algorithm::EdDSA, DecodingKey::from_ed_der(x), 64))
+        Self::new(
+            Algorithm::EdDSA,
+            DecodingKey::from_ed_der(x),
+            Material::Ed25519(x),
+            64,
+        )
     }
 
     /// A key from one JWK (JSON text). The algorithm is the JWK's `alg`, or `alg` when the JWK has none
@@ -230,14 +251,26 @@ impl Key {
         self.signature_len
     }
 
-    fn new(alg: Algorithm, decoding: DecodingKey, signature_len: usize) -> Self {
-        Self {
+    fn new(
+        alg: Algorithm,
+        decoding: DecodingKey,
+        material: Material<'_>,
+        signature_len: usize,
+    ) -> Result<Self, ConfigError> {
+        Ok(Self {
             fingerprint: fingerprint(alg, &decoding),
+            check: Arc::new(SignatureCheck::new(alg, material)?),
             alg,
             kid: None,
             decoding,
             signature_len,
-        }
+        })
+    }
+
+    /// Whether `signature` (decoded) is this key's signature of `message`.
+    pub(crate) fn verify_signature(&self, message: &[u8], signature: &[u8]) -> bool {
+        self.check
+            .verify(self.alg, &self.decoding, message, signature)
     }
 
     /// Identifies the key material and algorithm (not the kid): the verified-token cache serves an entry
