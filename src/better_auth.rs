@@ -16,6 +16,9 @@
 //! // In a handler: `Claims(user): Claims<BetterAuthUser>` gives user.id, user.email, user.name, …
 //! # Ok::<(), tower_jwt_auth::ConfigError>(())
 //! ```
+//!
+//! Better Auth's session cookie cache (`session.cookieCache.strategy: "jwt"`, cookie
+//! `better-auth.session_data`, HS256 under the app's secret) is read as a [`BetterAuthSession`].
 
 use http::Uri;
 use serde::{Deserialize, Serialize};
@@ -52,6 +55,121 @@ pub struct BetterAuthUser {
     #[serde(default)]
     pub updated_at: Option<String>,
     /// Every other claim (`iss`, `aud`, `exp`, `iat`, custom fields of your `definePayload`).
+    #[serde(flatten)]
+    pub extra: serde_json::Map<String, serde_json::Value>,
+}
+
+/// The claims of Better Auth's session cookie cache with `session.cookieCache.strategy: "jwt"`: the
+/// cookie `better-auth.session_data` (`__Secure-better-auth.session_data` on https), split over
+/// `name.0`, `name.1`, … when large.
+///
+/// Better Auth signs it with HS256 under its secret (`BETTER_AUTH_SECRET`), with the payload
+/// `{session, user, updatedAt, version, iat, exp}` and no `iss`, `aud` or `sub`: the identity is
+/// [`user.id`](SessionUser::id). Verify it with the secret, the cookie, and `sub` not required:
+///
+/// ```
+/// use tower_jwt_auth::{JwtAuthLayer, Key};
+/// use tower_jwt_auth::better_auth::BetterAuthSession;
+///
+/// let secret = std::env::var("BETTER_AUTH_SECRET")
+///     .unwrap_or_else(|_| "a secret of at least 32 bytes!!!".into());
+/// let auth = JwtAuthLayer::<BetterAuthSession>::builder()
+///     .key(Key::hs256(secret.as_bytes())?)
+///     .cookie("better-auth.session_data")
+///     .require_sub(false)
+///     .check_claims(|s: &BetterAuthSession| !s.user.id.is_empty())
+///     .build()?;
+/// // In a handler: `Claims(s): Claims<BetterAuthSession>` gives s.user.id, s.user.email, s.session.expires_at, …
+/// # Ok::<(), tower_jwt_auth::ConfigError>(())
+/// ```
+///
+/// The cookie lives `session.cookieCache.maxAge` (default 5 minutes) and is renewed by Better Auth when
+/// the browser calls it (e.g. `GET /api/auth/get-session`). It is a cache of the session, not a
+/// revocation-aware credential: a session revoked in Better Auth stays valid here until `exp`.
+/// (Better Auth's other cookie-cache profile, `jwt({ sessionCookieCache: true })`, is different: signed
+/// with the JWT plugin's keys, `typ: better-auth.session-cache+jwt`, `aud: better-auth:session-cache`.)
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BetterAuthSession {
+    /// The session record.
+    pub session: SessionRecord,
+    /// The signed-in user.
+    pub user: SessionUser,
+    /// When Better Auth wrote the cookie (milliseconds since the epoch).
+    #[serde(default)]
+    pub updated_at: Option<u64>,
+    /// The cache version (`session.cookieCache.version`, `"1"` by default).
+    #[serde(default)]
+    pub version: Option<String>,
+    /// Issued at (seconds since the epoch).
+    #[serde(default)]
+    pub iat: Option<u64>,
+    /// Expiry (seconds since the epoch); the layer has checked it.
+    #[serde(default)]
+    pub exp: Option<u64>,
+    /// Every other claim.
+    #[serde(flatten)]
+    pub extra: serde_json::Map<String, serde_json::Value>,
+}
+
+/// The session part of [`BetterAuthSession`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionRecord {
+    /// The session id.
+    pub id: String,
+    /// The id of the session's user.
+    #[serde(default)]
+    pub user_id: String,
+    /// The session token: the credential of the `better-auth.session_token` cookie. Treat it as a
+    /// secret (do not log it or send it to third parties).
+    #[serde(default)]
+    pub token: String,
+    /// When the session expires (ISO 8601).
+    #[serde(default)]
+    pub expires_at: Option<String>,
+    /// When the session was created (ISO 8601).
+    #[serde(default)]
+    pub created_at: Option<String>,
+    /// When the session was last updated (ISO 8601).
+    #[serde(default)]
+    pub updated_at: Option<String>,
+    /// The client's IP address as Better Auth saw it (may be empty or `null`).
+    #[serde(default)]
+    pub ip_address: Option<String>,
+    /// The client's `User-Agent` (may be `null`).
+    #[serde(default)]
+    pub user_agent: Option<String>,
+    /// Additional session fields (plugins, `session.additionalFields`).
+    #[serde(flatten)]
+    pub extra: serde_json::Map<String, serde_json::Value>,
+}
+
+/// The user part of [`BetterAuthSession`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionUser {
+    /// The user id: who the session is about.
+    pub id: String,
+    /// The user's email address.
+    #[serde(default)]
+    pub email: String,
+    /// The user's display name.
+    #[serde(default)]
+    pub name: String,
+    /// Whether the email address was verified.
+    #[serde(default)]
+    pub email_verified: bool,
+    /// The user's picture URL (absent or `null` when there is none).
+    #[serde(default)]
+    pub image: Option<String>,
+    /// When the user was created (ISO 8601).
+    #[serde(default)]
+    pub created_at: Option<String>,
+    /// When the user was last updated (ISO 8601).
+    #[serde(default)]
+    pub updated_at: Option<String>,
+    /// Additional user fields (plugins, `user.additionalFields`).
     #[serde(flatten)]
     pub extra: serde_json::Map<String, serde_json::Value>,
 }
@@ -156,5 +274,43 @@ mod tests {
         );
         assert_eq!(user.created_at.as_deref(), Some("2025-01-01T00:00:00.000Z"));
         assert_eq!(user.extra["role"], "admin");
+    }
+
+    #[test]
+    fn session_cookie_claims() {
+        // The payload shape Better Auth 1.7 writes with `cookieCache.strategy: "jwt"`.
+        let s: BetterAuthSession = serde_json::from_str(
+            r#"{"session":{"expiresAt":"2026-12-01T07:38:03.366Z","token":"tok","createdAt":"2026-11-24T07:38:03.366Z",
+                "updatedAt":"2026-11-24T07:38:03.366Z","ipAddress":"","userAgent":"curl/7.88.1","userId":"u1","id":"s1",
+                "activeOrganizationId":null},
+                "user":{"name":"Ada","email":"ada@example.com","emailVerified":false,"createdAt":"2026-11-24T07:37:57.774Z",
+                "updatedAt":"2026-11-24T07:37:57.774Z","id":"u1","role":"admin"},
+                "updatedAt":1795505883389,"version":"1","iat":1795505883,"exp":1795506183}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            (s.user.id.as_str(), s.session.user_id.as_str()),
+            ("u1", "u1")
+        );
+        assert_eq!(
+            (s.session.id.as_str(), s.user.email.as_str()),
+            ("s1", "ada@example.com")
+        );
+        assert_eq!(s.session.ip_address.as_deref(), Some(""));
+        assert_eq!(
+            (s.updated_at, s.version.as_deref()),
+            (Some(1795505883389), Some("1"))
+        );
+        assert_eq!((s.iat, s.exp), (Some(1795505883), Some(1795506183)));
+        assert_eq!(s.user.extra["role"], "admin");
+        assert!(s.session.extra["activeOrganizationId"].is_null());
+        assert!(s.extra.is_empty());
+        // No user id: not a session.
+        assert!(
+            serde_json::from_str::<BetterAuthSession>(
+                r#"{"session":{"id":"s1"},"user":{"email":"a@b.c"}}"#
+            )
+            .is_err()
+        );
     }
 }
