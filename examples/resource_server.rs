@@ -19,6 +19,11 @@
 //! Optional: `JWT_KID` (the configured key's id), `JWT_ISSUER`, `JWT_AUDIENCE`, `JWT_REQUIRED_TYP`,
 //! `JWT_COOKIE` (also read the token from this cookie), `LISTEN_ADDR` (default `127.0.0.1:3000`),
 //! `RUST_LOG` (e.g. `tower_jwt_auth=debug` to see why each token was refused).
+//!
+//! Better Auth's session cookie cache (`session.cookieCache.strategy: "jwt"`): set `BETTER_AUTH_SECRET`
+//! and `JWT_COOKIE=better-auth.session_data`. Those tokens have no `sub`: with a `JWT_COOKIE` ending in
+//! `.session_data`, a token is accepted with either a `sub` or a `user.id` (the session's user), and
+//! `/me` returns all of its claims (`session`, `user`, …).
 
 use std::env;
 use std::process::ExitCode;
@@ -252,7 +257,24 @@ fn options<P>(
     }
     if let Some(cookie) = var("JWT_COOKIE") {
         tracing::info!("also reading the token from the cookie {cookie:?}");
+        if cookie.ends_with(".session_data") {
+            tracing::info!(
+                "{cookie:?} is Better Auth's session cache: the identity is sub or user.id"
+            );
+            builder = builder.require_sub(false).check_claims(has_identity);
+        }
         builder = builder.cookie(cookie);
     }
     builder
+}
+
+/// A non-empty `sub`, or a non-empty `user.id` (Better Auth's session cookie cache has no `sub`).
+fn has_identity(claims: &RegisteredClaims) -> bool {
+    let user_id = claims
+        .extra
+        .get("user")
+        .and_then(|user| user.get("id"))
+        .and_then(|id| id.as_str());
+    claims.sub.as_deref().is_some_and(|sub| !sub.is_empty())
+        || user_id.is_some_and(|id| !id.is_empty())
 }
