@@ -578,7 +578,11 @@ where
         if !self.verifier.still_valid(&hit.window, crate::verify::now()) {
             return None;
         }
-        let payload = token.split('.').nth(1).unwrap_or_default();
+        // The payload, for providers that route by issuer (memchr, not a char-by-char split).
+        let payload = token
+            .split_once('.')
+            .and_then(|(_, rest)| rest.split_once('.'))
+            .map_or("", |(payload, _)| payload);
         let header =
             TokenHeader::new(hit.header.alg(), hit.token_kid.as_deref()).with_payload(payload);
         let current = match self.provider.lookup(&header) {
