@@ -758,6 +758,8 @@ async fn jwt_plugin_case(alg: Option<&str>) {
     for token in [&from_endpoint, &from_header] {
         assert_plugin_token(token, expected_alg, &server, &account);
     }
+    // One signing key (within the same second the two tokens are even byte-identical: same claims,
+    // same `iat`, and EdDSA signatures are deterministic).
     assert_eq!(kid(&from_endpoint), kid(&from_header), "one signing key");
 
     // Better Auth publishes that key with its algorithm.
@@ -857,12 +859,18 @@ async fn jwt_plugin_key_rotation() {
         "a known kid: no fetch"
     );
 
-    // Ask for tokens until Better Auth signs with a new key (bounded: the interval plus a margin).
+    // Ask for tokens until Better Auth signs with a new key (bounded: the interval plus a margin). On the
+    // way, keep an old-key token the example has not seen (a later `iat`: the polling spans more than a
+    // second), so that it is verified with the refetched set rather than found in the verified-token cache.
     let deadline = Instant::now() + ROTATION_INTERVAL + Duration::from_secs(15);
+    let mut old_unseen = None;
     let new = loop {
         let token = server.token(&http, &account).await;
         if kid(&token) != old_kid {
             break token;
+        }
+        if token != old {
+            old_unseen = Some(token);
         }
         assert!(
             Instant::now() < deadline,
@@ -887,8 +895,10 @@ async fn jwt_plugin_key_rotation() {
         2,
         "exactly one refetch for the new kid"
     );
-    // Both tokens keep working without further fetches: Better Auth still publishes the old key.
-    for token in [&old, &new, &old] {
+    // Old tokens keep working without further fetches: Better Auth still publishes the old key.
+    let old_unseen = old_unseen.expect("an old-key token with a later iat");
+    assert_eq!(kid(&old_unseen), old_kid);
+    for token in [&old_unseen, &old, &new] {
         let claims = example.me_bearer(&http, token).await.claims();
         assert_eq!(claims["sub"], account.id.as_str(), "{claims}");
         example
@@ -911,6 +921,66 @@ async fn jwt_plugin_key_rotation() {
         BTreeSet::from([old_kid.as_str(), new_kid.as_str()]),
         "{jwks}"
     );
+}
+
+/// The kids Better Auth publishes now (one request to `/api/auth/jwks`).
+async fn published_kids(server: &BetterAuth, http: &Http) -> BTreeSet<String> {
+    let jwks = http.get(&server.uri("/api/auth/jwks"), &[]).await.json();
+    jwks["keys"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{jwks}"))
+        .iter()
+        .map(|k| k["kid"].as_str().expect("kid").to_owned())
+        .collect()
+}
+
+/// `jwks.gracePeriod`: a rotated-out key is published for that long after its expiry, then dropped. A
+/// verifier that loads the set afterwards refuses the old key's tokens (one refetch for the unknown
+/// kid, then 401) and accepts the successor's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs node and the npm packages in tests/interop/better-auth (install.sh)"]
+async fn jwt_plugin_key_dropped_after_grace_period() {
+    // A key signs for 1 s and is published 3 s longer. The successor is minted only once the old key
+    // is gone, so it stays published (4 s) while the example loads and checks.
+    let server = BetterAuth::start(&[("BA_ROTATION_INTERVAL", "1"), ("BA_GRACE_PERIOD", "3")]);
+    let http = Http::new();
+    let account = server
+        .sign_up_and_in(&http, "grace@example.com", "Grace Hopper")
+        .await;
+    let old = server.token(&http, &account).await;
+    let old_kid = kid(&old);
+    assert_eq!(
+        published_kids(&server, &http).await,
+        BTreeSet::from([old_kid.clone()])
+    );
+
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while published_kids(&server, &http).await.contains(&old_kid) {
+        assert!(
+            Instant::now() < deadline,
+            "{old_kid} still published after 20 s"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let new = server.token(&http, &account).await;
+    let new_kid = kid(&new);
+    assert_ne!(new_kid, old_kid);
+    assert_eq!(
+        published_kids(&server, &http).await,
+        BTreeSet::from([new_kid.clone()])
+    );
+
+    let before = server.jwks_requests(&http).await;
+    let example = Example::start(&[("BETTER_AUTH_URL", &server.url)]);
+    assert_eq!(server.jwks_requests(&http).await, before + 1, "the load");
+    let claims = example.me_bearer(&http, &new).await.claims();
+    assert_eq!(claims["sub"], account.id.as_str(), "{claims}");
+    // The old token: its kid is unknown, one refetch confirms it, then 401; the cooldown holds back
+    // another fetch for the second attempt.
+    example.me_bearer(&http, &old).await.assert_invalid_token();
+    assert_eq!(server.jwks_requests(&http).await, before + 2, "one refetch");
+    example.me_bearer(&http, &old).await.assert_invalid_token();
+    assert_eq!(server.jwks_requests(&http).await, before + 2, "cooldown");
 }
 
 // ---------------------------------------------------------------------------------------------------------
