@@ -29,7 +29,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use common::{Outcome, bearer, now, run};
 use serde::Deserialize;
 use serde_json::{Value, json};
-use tower_jwt_auth::{Algorithm, JwtAuthLayer, Key, KeySet, RegisteredClaims};
+use tower_jwt_auth::{Algorithm, IssuedToken, Issuer, JwtAuthLayer, Key, KeySet, RegisteredClaims};
 
 /// How long one script may run (RSA key generation included; they take about a second).
 const SCRIPT_TIMEOUT: Duration = Duration::from_secs(60);
@@ -497,4 +497,339 @@ fn the_matrix_is_the_documented_one() {
     assert_eq!(total, 61);
     assert_eq!(algs_of("jose").len(), 12);
     assert_eq!(algs_of("jsonwebtoken").len(), 11);
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Part 2: our tokens, their verifiers.
+
+/// Claims the crate's issuer adds beside the registered ones.
+fn our_extra() -> Value {
+    json!({"email": EMAIL, "roles": ["reader", "writer"]})
+}
+
+/// A key for the crate's [`Issuer`], and the public half the verifiers get.
+struct OurKey {
+    alg: &'static str,
+    /// Who generated it: `openssl` (the fixtures in tests/keys) or `jose` (keygen.mjs).
+    source: &'static str,
+    kind: OurKeyKind,
+}
+
+enum OurKeyKind {
+    Secret(Vec<u8>),
+    Pair {
+        private_pem: String,
+        public_pem: String,
+    },
+}
+
+/// The fixtures of tests/keys (made with openssl, see its README): RS* with `rsa`, PS* with `rsa2`, and a
+/// secret of the hash size for each HS*.
+fn fixture_keys() -> Vec<OurKey> {
+    ALGS.iter()
+        .map(|&alg| {
+            let pair = |name: &str| OurKeyKind::Pair {
+                private_pem: common::key_text(&format!("{name}_private.pem")),
+                public_pem: common::key_text(&format!("{name}_public.pem")),
+            };
+            let kind = match alg {
+                "HS256" | "HS384" | "HS512" => {
+                    let len: usize = alg[2..].parse::<usize>().unwrap() / 8;
+                    OurKeyKind::Secret((0..len).map(|i| (i * 37 + len) as u8).collect())
+                }
+                "RS256" | "RS384" | "RS512" => pair("rsa"),
+                "PS256" | "PS384" | "PS512" => pair("rsa2"),
+                "ES256" => pair("ec256"),
+                "ES384" => pair("ec384"),
+                "EdDSA" => pair("ed25519"),
+                other => panic!("no fixture for {other}"),
+            };
+            OurKey {
+                alg,
+                source: "openssl",
+                kind,
+            }
+        })
+        .collect()
+}
+
+/// Fresh keys from jose (generateKeyPair + exportPKCS8/exportSPKI, generateSecret): the crate reads the
+/// private keys jose exports.
+fn jose_keys() -> Vec<OurKey> {
+    let mut command = node();
+    command.arg("keygen.mjs");
+    let generated = run_script(command, b"");
+    assert_eq!(generated["version"], pinned("jose").as_str());
+    ALGS.iter()
+        .map(|&alg| {
+            let key = &generated["keys"][alg];
+            let text = |name: &str| {
+                key[name]
+                    .as_str()
+                    .unwrap_or_else(|| panic!("keygen.mjs: no {name} for {alg}"))
+                    .to_owned()
+            };
+            let kind = if is_hmac(alg) {
+                OurKeyKind::Secret(decode(&text("secret")))
+            } else {
+                OurKeyKind::Pair {
+                    private_pem: text("private_pkcs8"),
+                    public_pem: text("public_spki"),
+                }
+            };
+            OurKey {
+                alg,
+                source: "jose",
+                kind,
+            }
+        })
+        .collect()
+}
+
+/// A token the crate issued, as it was issued.
+struct Ours {
+    id: String,
+    alg: &'static str,
+    issuer: Issuer,
+    issued: IssuedToken,
+    ttl: u64,
+    key: OurKey,
+}
+
+/// One issuer per key, each with its own lifetime, and one token from each.
+fn issue_ours(keys: Vec<OurKey>) -> Vec<Ours> {
+    keys.into_iter()
+        .enumerate()
+        .map(|(i, key)| {
+            let alg = algorithm(key.alg);
+            let ttl = 600 + 60 * i as u64;
+            let issuer = match &key.kind {
+                OurKeyKind::Secret(secret) => Issuer::hmac(alg, secret),
+                OurKeyKind::Pair { private_pem, .. } => Issuer::from_pem(alg, private_pem),
+            }
+            .unwrap_or_else(|e| panic!("{} {}: {e}", key.source, key.alg))
+            .issuer(ISS)
+            .audience(AUD)
+            .ttl(Duration::from_secs(ttl));
+            let issued = issuer
+                .issue(&format!("ours-{}", key.alg), &our_extra())
+                .unwrap();
+            Ours {
+                id: format!("{}/{}", key.source, key.alg),
+                alg: key.alg,
+                issuer,
+                issued,
+                ttl,
+                key,
+            }
+        })
+        .collect()
+}
+
+/// The verifiers' input: each token as issued, with one signature byte changed, with one payload byte
+/// changed (ids `…/signature`, `…/payload`), each with the issuer's JWK set, the PEM or the secret.
+fn verifier_input(ours: &[Ours]) -> Vec<u8> {
+    let mut cases = Vec::new();
+    for our in ours {
+        let token = &our.issued.token;
+        let signature = signature_flips(token).swap_remove(1).1;
+        let payload = payload_flips(token, &format!("ours-{}", our.alg))
+            .swap_remove(0)
+            .1;
+        let (pem, secret) = match &our.key.kind {
+            OurKeyKind::Secret(secret) => (None, Some(URL_SAFE_NO_PAD.encode(secret))),
+            OurKeyKind::Pair { public_pem, .. } => (Some(public_pem.clone()), None),
+        };
+        let jwks = our.issuer.jwks_json();
+        assert_eq!(
+            jwks.is_some(),
+            !is_hmac(our.alg),
+            "{}: a JWK set for public keys only",
+            our.id
+        );
+        for (suffix, token) in [
+            ("", token),
+            ("/signature", &signature),
+            ("/payload", &payload),
+        ] {
+            cases.push(json!({
+                "id": format!("{}{suffix}", our.id),
+                "alg": our.alg,
+                "token": token,
+                "kid": our.issuer.key_id(),
+                "jwks": jwks,
+                "pem": pem,
+                "secret": secret,
+            }));
+        }
+    }
+    serde_json::to_vec(&json!({"iss": ISS, "aud": AUD, "cases": cases})).unwrap()
+}
+
+/// The verification methods the scripts must report for a token of `alg` (see verify.mjs, verify.py).
+fn methods_for(alg: &str, verifier: &str) -> Vec<&'static str> {
+    let hmac = is_hmac(alg);
+    match verifier {
+        "node" if hmac => vec!["jose-secret", "jsonwebtoken-secret"],
+        // jsonwebtoken 9 has no EdDSA.
+        "node" if alg == "EdDSA" => vec!["jose-jwks", "jose-spki"],
+        "node" => vec![
+            "jose-jwks",
+            "jose-spki",
+            "jsonwebtoken-jwk",
+            "jsonwebtoken-pem",
+        ],
+        "python" if hmac => vec!["pyjwt-secret"],
+        "python" => vec!["pyjwt-jwks", "pyjwt-pem"],
+        other => panic!("no verifier {other}"),
+    }
+}
+
+/// The claims a verifier returned are exactly the ones issued.
+fn check_our_claims(label: &str, our: &Ours, result: &Value) {
+    let payload = &result["payload"];
+    let issued = &our.issued;
+    let mut expected = our_extra();
+    expected["iss"] = json!(ISS);
+    expected["aud"] = json!(AUD);
+    expected["sub"] = json!(format!("ours-{}", our.alg));
+    expected["iat"] = json!(issued.issued_at);
+    expected["exp"] = json!(issued.expires_at);
+    expected["jti"] = json!(issued.jti);
+    assert_eq!(payload, &expected, "{label}: the claims round-trip");
+    let exp = payload["exp"].as_u64().unwrap();
+    let iat = payload["iat"].as_u64().unwrap();
+    assert_eq!(exp - iat, our.ttl, "{label}: exp - iat is the issuer's ttl");
+    assert_eq!(our.issuer.lifetime(), Duration::from_secs(our.ttl));
+
+    let header = &result["header"];
+    assert_eq!(header["alg"], our.alg, "{label}: header {header}");
+    assert_eq!(header["typ"], "JWT", "{label}: header {header}");
+    assert_eq!(
+        header.get("kid").and_then(Value::as_str),
+        our.issuer.key_id(),
+        "{label}: header {header}"
+    );
+}
+
+/// Runs a verifier script over our tokens; every expected method reports, the tokens as issued verify
+/// with their claims, the altered ones are refused. Returns the number of verifications that succeeded.
+fn check_verifier(verifier: &str, ours: &[Ours]) -> usize {
+    let input = verifier_input(ours);
+    let (command, versions) = match verifier {
+        "node" => {
+            let mut command = node();
+            command.arg("verify.mjs");
+            (command, vec!["jose", "jsonwebtoken"])
+        }
+        "python" => {
+            let mut command = python();
+            command.arg("verify.py");
+            (command, vec!["PyJWT", "cryptography"])
+        }
+        other => panic!("no verifier {other}"),
+    };
+    let output = run_script(command, &input);
+    for package in versions {
+        assert_eq!(
+            output["versions"][package],
+            pinned(package).as_str(),
+            "{package}: the installed version is not the pinned one: run tests/interop/issuers/install.sh"
+        );
+    }
+    let results = output["results"].as_array().expect("results");
+
+    let mut expected = BTreeSet::new();
+    for our in ours {
+        for suffix in ["", "/signature", "/payload"] {
+            for method in methods_for(our.alg, verifier) {
+                expected.insert((format!("{}{suffix}", our.id), method.to_owned()));
+            }
+        }
+    }
+    let got: BTreeSet<(String, String)> = results
+        .iter()
+        .map(|r| {
+            (
+                r["id"].as_str().unwrap().to_owned(),
+                r["method"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(got.len(), results.len(), "{verifier}: duplicate results");
+    assert_eq!(got, expected, "{verifier}: the matrix of verifications");
+
+    let mut verified = 0;
+    for result in results {
+        let id = result["id"].as_str().unwrap();
+        let method = result["method"].as_str().unwrap();
+        let label = format!("{id} with {method}");
+        let our = ours
+            .iter()
+            .find(|o| {
+                id == o.id
+                    || id
+                        .strip_prefix(o.id.as_str())
+                        .is_some_and(|s| s.starts_with('/'))
+            })
+            .unwrap();
+        if id == our.id {
+            assert_eq!(
+                result["ok"], true,
+                "{label}: our token must verify: {}",
+                result["error"]
+            );
+            check_our_claims(&label, our, result);
+            match method {
+                "jose-jwks" => assert_eq!(
+                    result["thumbprint"].as_str(),
+                    our.issuer.key_id(),
+                    "{label}: the default kid is the RFC 7638 thumbprint jose computes"
+                ),
+                "pyjwt-jwks" => assert_eq!(
+                    result["jwk"],
+                    json!({"set_size": 1, "kid": our.issuer.key_id(), "alg": our.alg}),
+                    "{label}: PyJWT loaded the published set"
+                ),
+                _ => {}
+            }
+            verified += 1;
+        } else {
+            assert_eq!(
+                result["ok"], false,
+                "{label}: an altered token must be refused"
+            );
+            // jose: "signature verification failed", jsonwebtoken: "invalid signature", PyJWT:
+            // "Signature verification failed": refused for the signature, not for another reason.
+            let error = result["error"].as_str().unwrap_or_default();
+            assert!(
+                error.to_ascii_lowercase().contains("signature"),
+                "{label}: refused for its signature, not {error:?}"
+            );
+        }
+    }
+    verified
+}
+
+/// Our tokens, from openssl's keys (tests/keys) and from jose's.
+fn all_ours() -> Vec<Ours> {
+    let mut keys = fixture_keys();
+    keys.extend(jose_keys());
+    let ours = issue_ours(keys);
+    assert_eq!(ours.len(), 2 * ALGS.len());
+    ours
+}
+
+#[test]
+#[ignore = "needs node and python packages in tests/interop/issuers (install.sh)"]
+fn our_tokens_verify_in_jose_and_node_jsonwebtoken() {
+    // Per key source (openssl, jose): HS* 3 × 2 methods, 8 algorithms × 4, EdDSA × 2 (jose only).
+    assert_eq!(check_verifier("node", &all_ours()), 2 * (3 * 2 + 8 * 4 + 2));
+}
+
+#[test]
+#[ignore = "needs node and python packages in tests/interop/issuers (install.sh)"]
+fn our_tokens_verify_in_pyjwt() {
+    // Per key source (openssl, jose): HS* 3 × 1 method (secret), 9 algorithms × 2 (JWK set, PEM).
+    assert_eq!(check_verifier("python", &all_ours()), 2 * (3 + 9 * 2));
 }
