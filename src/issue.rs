@@ -45,6 +45,9 @@ use crate::verify::crypto_backend;
 /// Seven days, the lifetime of a Better Auth session and the default of [`Issuer::ttl`].
 pub const DEFAULT_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
 
+/// 9999-12-31T23:59:59Z, the last date verifiers accept.
+const MAX_NUMERIC_DATE: u64 = 253_402_300_799;
+
 /// Claims the issuer sets itself; `extra` claims may not use these names.
 const RESERVED_CLAIMS: [&str; 7] = ["iss", "sub", "aud", "exp", "nbf", "iat", "jti"];
 
@@ -119,7 +122,7 @@ pub enum IssueError {
     /// The subject is empty.
     #[error("the subject must not be empty")]
     EmptySubject,
-    /// The system clock is before 1970 or the expiry overflows.
+    /// The system clock is before 1970, or the expiry would fall after the year 9999.
     #[error("the system clock or the lifetime is out of range")]
     Clock,
     /// The operating system's random source failed.
@@ -145,9 +148,10 @@ impl Issuer {
     }
 
     /// An issuer from a private key in PEM: `PRIVATE KEY` (PKCS#8), `RSA PRIVATE KEY`
-    /// (PKCS#1) or `EC PRIVATE KEY` (SEC1). `alg` must suit the key: RS256/384/512 or
-    /// PS256/384/512 for RSA (2048 bits or more), ES256 for P-256, ES384 for P-384, EdDSA
-    /// for Ed25519. Encrypted keys are not read.
+    /// (PKCS#1) or `EC PRIVATE KEY` (SEC1, after any `EC PARAMETERS` block). `alg` must suit the
+    /// key: RS256/384/512 or PS256/384/512 for RSA (2048 to 8192 bits; 4096 with only the
+    /// `rust-crypto` backend), ES256 for P-256, ES384 for P-384, EdDSA for Ed25519. Encrypted keys
+    /// are not read.
     pub fn from_pem(alg: Algorithm, pem: impl AsRef<[u8]>) -> Result<Self, ConfigError> {
         let pem = std::str::from_utf8(pem.as_ref())
             .map_err(|_| ConfigError::InvalidKey("PEM is not UTF-8".to_owned()))?;
@@ -373,9 +377,10 @@ impl Issuer {
         if let Some(&reserved) = RESERVED_CLAIMS.iter().find(|&&c| claims.contains_key(c)) {
             return Err(IssueError::ReservedClaim(reserved));
         }
+        // Verifiers (this crate's included) refuse dates past the year 9999.
         let expires_at = issued_at
             .checked_add(self.ttl.as_secs())
-            .filter(|&exp| exp <= i64::MAX as u64)
+            .filter(|&exp| exp <= MAX_NUMERIC_DATE)
             .ok_or(IssueError::Clock)?;
         let mut id = [0u8; 16];
         getrandom::fill(&mut id).map_err(|_| IssueError::Random)?;

@@ -20,6 +20,8 @@ use std::fmt;
 use http::header::{AUTHORIZATION, HeaderName};
 use http::{HeaderMap, Method, Uri};
 
+#[cfg(feature = "cookie")]
+use crate::error::ConfigError;
 use crate::error::{AuthError, InvalidRequest};
 
 /// The parts of a request a [`TokenSource`] or an [`ErrorHandler`](crate::ErrorHandler) may look at.
@@ -246,7 +248,7 @@ impl TokenSource for QuerySource {
 /// use http::{HeaderMap, Method, Uri};
 /// use tower_jwt_auth::source::{CookieSource, Extracted, RequestHead, TokenSource};
 ///
-/// let source = CookieSource::new("session").allow_origin("https://app.example.com");
+/// let source = CookieSource::new("session").allow_origin("https://app.example.com")?;
 /// let mut headers = HeaderMap::new();
 /// headers.insert("host", "api.example.com".parse().unwrap());
 /// headers.insert("cookie", "session=eyJhbGciOi.eyJzdWIiOi.c2ln".parse().unwrap());
@@ -256,13 +258,14 @@ impl TokenSource for QuerySource {
 ///
 /// headers.insert("origin", "https://app.example.com".parse().unwrap());
 /// assert!(matches!(source.extract(&RequestHead::new(&method, &uri, &headers)), Extracted::Found(_)));
+/// # Ok::<(), tower_jwt_auth::ConfigError>(())
 /// ```
 #[cfg(feature = "cookie")]
 #[derive(Debug, Clone)]
 pub struct CookieSource {
     name: String,
-    /// Other origins allowed to make unsafe requests with the cookie, ASCII-lowercased.
-    allowed_origins: Vec<Box<str>>,
+    /// Other origins allowed to make unsafe requests with the cookie.
+    allowed_origins: Vec<Origin>,
     csrf_check: bool,
 }
 
@@ -281,14 +284,18 @@ impl CookieSource {
         }
     }
 
-    /// Also accepts unsafe requests whose `Origin` is exactly `origin` (`scheme://host[:port]`, compared
-    /// case-insensitively; a trailing `/` is ignored).
-    pub fn allow_origin(mut self, origin: impl Into<String>) -> Self {
-        let origin = origin.into();
-        let origin = origin.strip_suffix('/').unwrap_or(&origin);
-        self.allowed_origins
-            .push(origin.to_ascii_lowercase().into_boxed_str());
-        self
+    /// Also accepts unsafe requests whose `Origin` is `origin`: `http://` or `https://`, a host and an
+    /// optional port (a default port, a trailing `/` and letter case make no difference). Anything else,
+    /// `null` included (what sandboxed frames send), is a configuration error.
+    pub fn allow_origin(mut self, origin: impl AsRef<str>) -> Result<Self, ConfigError> {
+        let parsed = Origin::parse(origin.as_ref()).ok_or_else(|| {
+            ConfigError::InvalidOption(format!(
+                "allowed origin {:?} must look like https://host[:port]",
+                origin.as_ref()
+            ))
+        })?;
+        self.allowed_origins.push(parsed);
+        Ok(self)
     }
 
     /// Turns the cross-site check off. Only for cookies that browsers never send cross-site on their own
@@ -305,39 +312,111 @@ impl CookieSource {
         // Several Origin fields are no origin at all.
         let mut origins = headers.get_all(http::header::ORIGIN).iter();
         let origin = match (origins.next(), origins.next()) {
-            (Some(one), None) => one.to_str().ok(),
+            (Some(one), None) => one.to_str().ok().and_then(Origin::parse),
             _ => None,
         };
-        let allowed = |origin: &str| {
-            let origin = origin.strip_suffix('/').unwrap_or(origin);
-            self.allowed_origins
-                .iter()
-                .any(|a| a.eq_ignore_ascii_case(origin))
-        };
+        let allowed = |origin: &Origin| self.allowed_origins.contains(origin);
         if let Some(site) = headers.get("sec-fetch-site") {
             // The browser says where the request comes from; only an allowed origin can overrule "not us".
-            return site.as_bytes() == b"same-origin" || origin.is_some_and(allowed);
+            return site.as_bytes() == b"same-origin" || origin.as_ref().is_some_and(allowed);
         }
         let Some(origin) = origin else {
             return false;
         };
-        if allowed(origin) {
-            return true;
-        }
-        let Some((_, origin_authority)) = origin.split_once("://") else {
-            return false;
-        };
-        let own = match headers.get(http::header::HOST) {
-            Some(host) => host.to_str().ok(),
-            None => request.uri.authority().map(|a| a.as_str()),
-        };
-        own.is_some_and(|own| !own.is_empty() && own.eq_ignore_ascii_case(origin_authority))
+        allowed(&origin) || origin.is_origin_of(request)
     }
 
     /// The cookie's name.
     pub fn name(&self) -> &str {
         &self.name
     }
+}
+
+/// An origin as browsers send it (RFC 6454): scheme, lowercase host, and port (the scheme's default when
+/// none is written).
+#[cfg(feature = "cookie")]
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Origin {
+    https: bool,
+    host: Box<str>,
+    port: u16,
+}
+
+#[cfg(feature = "cookie")]
+impl Origin {
+    fn parse(text: &str) -> Option<Self> {
+        let (scheme, rest) = text.split_once("://")?;
+        let https = if scheme.eq_ignore_ascii_case("https") {
+            true
+        } else if scheme.eq_ignore_ascii_case("http") {
+            false
+        } else {
+            return None;
+        };
+        let (host, port) = split_host_port(rest.strip_suffix('/').unwrap_or(rest))?;
+        Some(Self {
+            https,
+            host: host.to_ascii_lowercase().into_boxed_str(),
+            port: port.unwrap_or(if https { 443 } else { 80 }),
+        })
+    }
+
+    /// Whether this is the origin of the request itself: same host and port as `Host` (or the HTTP/2
+    /// authority), and the same scheme when the request's is known. Without a port in `Host` the request
+    /// went to its scheme's default port; an unknown scheme is taken to be https, so that a page served
+    /// over plain http on port 80 is not mistaken for the https site.
+    fn is_origin_of(&self, request: &RequestHead<'_>) -> bool {
+        let authority = match request.headers.get(http::header::HOST) {
+            Some(host) => host.to_str().ok(),
+            None => request.uri.authority().map(|a| a.as_str()),
+        };
+        let Some((host, port)) = authority.and_then(split_host_port) else {
+            return false;
+        };
+        let https = match request.uri.scheme_str() {
+            Some(scheme) => scheme.eq_ignore_ascii_case("https"),
+            None => true,
+        };
+        if request.uri.scheme_str().is_some() && https != self.https {
+            return false;
+        }
+        let port = port.unwrap_or(if https { 443 } else { 80 });
+        self.host.eq_ignore_ascii_case(host) && self.port == port
+    }
+}
+
+/// `host[:port]`, with `[…]` around IPv6 literals; `None` for anything else (paths, userinfo, bad ports).
+#[cfg(feature = "cookie")]
+fn split_host_port(authority: &str) -> Option<(&str, Option<u16>)> {
+    let (host, port) = if authority.starts_with('[') {
+        let end = authority.find(']')? + 1;
+        let (host, rest) = authority.split_at(end);
+        match rest {
+            "" => (host, None),
+            _ => (host, Some(rest.strip_prefix(':')?)),
+        }
+    } else {
+        match authority.rsplit_once(':') {
+            Some((host, port)) => (host, Some(port)),
+            None => (authority, None),
+        }
+    };
+    let host_ok = !host.is_empty()
+        && host.bytes().all(|b| {
+            b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_' | b'[' | b']' | b':')
+        });
+    let port = match port {
+        None => None,
+        Some(digits)
+            if !digits.is_empty()
+                && digits.len() <= 5
+                && digits.bytes().all(|b| b.is_ascii_digit()) =>
+        {
+            Some(digits.parse().ok()?)
+        }
+        Some(_) => return None,
+    };
+    host_ok.then_some((host, port))
 }
 
 #[cfg(feature = "cookie")]

@@ -171,7 +171,11 @@ async fn allowed_origins_pass_and_the_builder_order_does_not_matter() {
             .build()
             .unwrap(),
         builder()
-            .source(CookieSource::new("session").allow_origin("HTTP://LOCALHOST:5173"))
+            .source(
+                CookieSource::new("session")
+                    .allow_origin("HTTP://LOCALHOST:5173")
+                    .unwrap(),
+            )
             .build()
             .unwrap(),
     ];
@@ -294,4 +298,74 @@ async fn grpc_requests_get_permission_denied() {
     let outcome = run(&layer, request).await;
     assert!(!outcome.reached_inner);
     assert_eq!(outcome.headers["grpc-status"], "7");
+}
+
+/// Without `Sec-Fetch-Site`, origins are compared as browsers define them: scheme, host and port, a
+/// default port written or not. Without a port in `Host` the request went to its scheme's default port;
+/// an unknown scheme counts as https, so a plain-http page on port 80 is not the https site.
+#[tokio::test]
+async fn origins_compare_scheme_host_and_port() {
+    let layer = layer();
+    let post = |host: &str, origin: &str| {
+        Request::post("/api/orders")
+            .header("host", host)
+            .header("cookie", session())
+            .header("origin", origin)
+            .body(String::new())
+            .unwrap()
+    };
+    for (host, origin) in [
+        ("api.example.com", "https://api.example.com"),
+        ("api.example.com:443", "https://api.example.com"),
+        ("api.example.com", "https://api.example.com:443"),
+        ("127.0.0.1:3000", "http://127.0.0.1:3000"),
+        ("[::1]:3000", "http://[::1]:3000"),
+    ] {
+        run(&layer, post(host, origin)).await.assert_ok();
+    }
+    for (host, origin) in [
+        ("api.example.com", "http://api.example.com"),
+        ("api.example.com:80", "https://api.example.com"),
+        ("api.example.com", "https://user@api.example.com"),
+        ("api.example.com", "https://api.example.com/path"),
+        ("[::1]:3000", "http://[::1]:3001"),
+        ("api.example.com:+443", "https://api.example.com"),
+    ] {
+        assert_cross_site(&run(&layer, post(host, origin)).await);
+    }
+    // When the request's scheme is known (HTTP/2, absolute form), it must match too.
+    let request = Request::post("http://api.example.com:8080/api/orders")
+        .header("cookie", session())
+        .header("origin", "https://api.example.com:8080")
+        .body(String::new())
+        .unwrap();
+    assert_cross_site(&run(&layer, request).await);
+}
+
+#[tokio::test]
+async fn allowed_origins_are_normalised_and_validated() {
+    let layer = builder()
+        .cookie("session")
+        .csrf_allowed_origin("https://APP.example.com:443/")
+        .build()
+        .unwrap();
+    let fields = [
+        ("origin", "https://app.example.com"),
+        ("sec-fetch-site", "cross-site"),
+    ];
+    run(&layer, with_cookie(Method::POST, &session(), &fields))
+        .await
+        .assert_ok();
+    // `null` is what sandboxed frames and data: documents send: never an allowed origin.
+    for origin in [
+        "null",
+        "app.example.com",
+        "https://app.example.com/x",
+        "https://u@app.example.com",
+    ] {
+        assert!(
+            CookieSource::new("session").allow_origin(origin).is_err(),
+            "{origin}"
+        );
+    }
 }

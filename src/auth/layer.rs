@@ -337,16 +337,10 @@ impl<C, P, H> JwtAuthBuilder<C, P, H> {
     /// [`cookie`](Self::cookie), besides the site itself: a front end served from another port or domain.
     #[cfg(feature = "cookie")]
     pub fn csrf_allowed_origin(mut self, origin: impl Into<String>) -> Self {
+        // Checked now, so that `build()` reports the first mistake whatever the call order.
         let origin = origin.into();
-        let valid = origin.split_once("://").is_some_and(|(scheme, rest)| {
-            matches!(scheme, "http" | "https")
-                && !rest.trim_end_matches('/').is_empty()
-                && !rest.trim_end_matches('/').contains(['/', '?', '#', ' '])
-        });
-        if !valid {
-            self.fail(ConfigError::InvalidOption(format!(
-                "allowed origin {origin:?} must look like https://host[:port]"
-            )));
+        if let Err(error) = crate::source::CookieSource::new("").allow_origin(&origin) {
+            self.fail(error);
         }
         self.settings.csrf_allowed_origins.push(origin);
         self
@@ -408,17 +402,16 @@ where
             #[cfg(feature = "cookie")]
             csrf_allowed_origins,
         } = self.settings;
-        #[cfg(feature = "cookie")]
-        for name in cookies {
-            let source = csrf_allowed_origins
-                .iter()
-                .fold(crate::source::CookieSource::new(name), |source, origin| {
-                    source.allow_origin(origin.as_str())
-                });
-            sources.push(Box::new(source));
-        }
         if let Some(error) = error {
             return Err(error);
+        }
+        #[cfg(feature = "cookie")]
+        for name in cookies {
+            let mut source = crate::source::CookieSource::new(name);
+            for origin in &csrf_allowed_origins {
+                source = source.allow_origin(origin)?;
+            }
+            sources.push(Box::new(source));
         }
         self.provider.check()?;
         let mut policy = policy;

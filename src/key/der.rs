@@ -26,6 +26,8 @@ pub(crate) enum DerError {
     NotPem,
     /// The PEM block has a label we do not accept.
     PemLabel(String),
+    /// No private key block: no `-----BEGIN … PRIVATE KEY-----` line, or another (printable, short) label.
+    NotPrivateKeyPem(Option<String>),
 }
 
 impl fmt::Display for DerError {
@@ -42,6 +44,12 @@ impl fmt::Display for DerError {
                 f,
                 "unsupported PEM label \"{label}\" (expected PUBLIC KEY, RSA PUBLIC KEY or CERTIFICATE)"
             ),
+            Self::NotPrivateKeyPem(label) => {
+                if let Some(label) = label {
+                    write!(f, "unsupported PEM label \"{label}\"; ")?;
+                }
+                f.write_str("expected PRIVATE KEY, RSA PRIVATE KEY or EC PRIVATE KEY")
+            }
         }
     }
 }
@@ -1382,15 +1390,31 @@ const ED25519_PKCS8_PREFIX: [u8; 16] = [
 /// Decodes a private key PEM block: `PRIVATE KEY` (PKCS#8), `RSA PRIVATE KEY` (PKCS#1)
 /// or `EC PRIVATE KEY` (SEC1). Encrypted keys and other labels are refused.
 pub(crate) fn parse_private_key_pem(pem: &str) -> Result<PrivateKeyDer, DerError> {
-    let (_, after_begin) = pem.split_once(PEM_BEGIN).ok_or(DerError::NotPem)?;
-    let (label, rest) = after_begin
-        .split_once(PEM_DASHES)
-        .ok_or(DerError::Malformed)?;
+    let mut text = pem;
+    let (label, rest) = loop {
+        let (_, after_begin) = text
+            .split_once(PEM_BEGIN)
+            .ok_or(DerError::NotPrivateKeyPem(None))?;
+        let (label, rest) = after_begin
+            .split_once(PEM_DASHES)
+            .ok_or(DerError::Malformed)?;
+        // A damaged BEGIN line would make the "label" run into the key itself: never echo that.
+        if label.len() > 64 || !label.bytes().all(|b| (0x20..=0x7e).contains(&b)) {
+            return Err(DerError::Malformed);
+        }
+        // `openssl ecparam -genkey` writes the curve's parameters before the key.
+        if label == "EC PARAMETERS" {
+            let (_, after_end) = rest.split_once(PEM_END).ok_or(DerError::Malformed)?;
+            text = after_end;
+            continue;
+        }
+        break (label, rest);
+    };
     if !matches!(
         label,
         LABEL_PRIVATE_KEY | LABEL_RSA_PRIVATE_KEY | LABEL_EC_PRIVATE_KEY
     ) {
-        return Err(DerError::PemLabel(label.to_owned()));
+        return Err(DerError::NotPrivateKeyPem(Some(label.to_owned())));
     }
     let (body, after_end) = rest.split_once(PEM_END).ok_or(DerError::Malformed)?;
     let end_ok = after_end
