@@ -4,27 +4,21 @@
 //! Every child process is killed by a guard when its test ends (pass or panic), and every wait is bounded.
 
 mod common;
+#[path = "support/example_process.rs"]
+mod example_process;
 #[path = "support/jwks_server.rs"]
 mod jwks_server;
 
-use std::io::{Read, Write};
-use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::{Arc, Mutex, OnceLock};
-use std::thread::{self, JoinHandle};
+use std::net::{Ipv4Addr, SocketAddr, TcpListener};
+use std::sync::OnceLock;
+use std::thread;
 use std::time::{Duration, Instant};
 
 use common::*;
+use example_process::{Example, Failure, HttpResponse, Running, http_request};
 use jsonwebtoken::{Algorithm, EncodingKey};
 use serde_json::{Value, json};
 
-/// How long the example may take to start listening, or to exit on a bad configuration.
-const START_TIMEOUT: Duration = Duration::from_secs(10);
-/// A misconfigured example must say so and exit at once, not after this.
-const QUICK_EXIT: Duration = Duration::from_secs(5);
-/// How long `cargo build --example resource_server` may take (a cold build compiles aws-lc).
-const BUILD_TIMEOUT: Duration = Duration::from_secs(900);
 /// Read/write timeout of one HTTP exchange.
 const IO_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -59,218 +53,33 @@ fn fixture(name: &str) -> String {
 }
 
 // ---------------------------------------------------------------------------------------------------------
-// Child processes: a guard that kills, and bounded collection of their output.
+// The example as a process (tests/support/example_process.rs).
 
-/// Owns a child process; kills and reaps it when dropped, whatever happened in the test.
-struct ChildGuard {
-    child: Child,
-    stdout: Collector,
-    stderr: Collector,
-}
-
-impl ChildGuard {
-    /// Spawns `command` with its stdout and stderr collected in the background.
-    fn spawn(command: &mut Command) -> Self {
-        let mut child = command
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot spawn {command:?}: {e}"));
-        let stdout = child.stdout.take().expect("piped stdout");
-        let stderr = child.stderr.take().expect("piped stderr");
-        Self {
-            child,
-            stdout: Collector::start(stdout),
-            stderr: Collector::start(stderr),
-        }
-    }
-
-    /// The exit status if the process has exited.
-    fn exited(&mut self) -> Option<ExitStatus> {
-        self.child.try_wait().expect("try_wait")
-    }
-
-    /// Waits at most `limit` for the process to exit; `None` if it is still running.
-    fn wait_for_exit(&mut self, limit: Duration) -> Option<ExitStatus> {
-        let deadline = Instant::now() + limit;
-        loop {
-            if let Some(status) = self.exited() {
-                return Some(status);
-            }
-            if Instant::now() >= deadline {
-                return None;
-            }
-            thread::sleep(Duration::from_millis(10));
-        }
-    }
-
-    /// Kills the process (if still running) and returns everything it wrote to stdout and stderr.
-    fn finish(mut self) -> (String, String) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let stdout = std::mem::take(&mut self.stdout).finish();
-        let stderr = std::mem::take(&mut self.stderr).finish();
-        (stdout, stderr)
-    }
-}
-
-impl Drop for ChildGuard {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Reads a pipe to its end on a thread.
-#[derive(Default)]
-struct Collector {
-    buffer: Arc<Mutex<Vec<u8>>>,
-    thread: Option<JoinHandle<()>>,
-}
-
-impl Collector {
-    fn start(mut pipe: impl Read + Send + 'static) -> Self {
-        let buffer = Arc::new(Mutex::new(Vec::new()));
-        let sink = Arc::clone(&buffer);
-        let thread = thread::spawn(move || {
-            let mut chunk = [0u8; 4096];
-            while let Ok(n @ 1..) = pipe.read(&mut chunk) {
-                sink.lock().unwrap().extend_from_slice(&chunk[..n]);
-            }
-        });
-        Self {
-            buffer,
-            thread: Some(thread),
-        }
-    }
-
-    /// What was read so far.
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.buffer.lock().unwrap()).into_owned()
-    }
-
-    /// Everything, once the pipe is closed (bounded: a pipe kept open by a grandchild is not waited for).
-    fn finish(mut self) -> String {
-        if let Some(thread) = self.thread.take() {
-            let deadline = Instant::now() + Duration::from_secs(5);
-            while !thread.is_finished() && Instant::now() < deadline {
-                thread::sleep(Duration::from_millis(5));
-            }
-            if thread.is_finished() {
-                let _ = thread.join();
-            }
-        }
-        self.text()
-    }
-}
-
-// ---------------------------------------------------------------------------------------------------------
-// Building the example.
-
-/// Builds the example once per test binary (with the package's default features) and returns its path.
-fn example_binary() -> &'static Path {
-    static BINARY: OnceLock<PathBuf> = OnceLock::new();
-    BINARY.get_or_init(build_example)
-}
-
-fn build_example() -> PathBuf {
-    let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml");
-    let mut build = ChildGuard::spawn(
-        Command::new(env!("CARGO"))
-            .arg("build")
-            .arg("--example")
-            .arg("resource_server")
-            .arg("--message-format=json-render-diagnostics")
-            .arg("--manifest-path")
-            .arg(&manifest),
-    );
-    let Some(status) = build.wait_for_exit(BUILD_TIMEOUT) else {
-        let (_, stderr) = build.finish();
-        panic!("`cargo build --example resource_server` took over {BUILD_TIMEOUT:?}:\n{stderr}");
-    };
-    let (stdout, stderr) = build.finish();
-    assert!(
-        status.success(),
-        "`cargo build --example resource_server` failed ({status}):\n{stderr}"
-    );
-
-    // The executable cargo reports; else where cargo puts examples.
-    let reported = stdout
-        .lines()
-        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
-        .filter(|message| {
-            message["reason"] == "compiler-artifact"
-                && message["target"]["name"] == "resource_server"
-        })
-        .find_map(|message| message["executable"].as_str().map(PathBuf::from));
-    let path = reported.unwrap_or_else(|| {
-        std::env::var_os("CARGO_TARGET_DIR")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target"))
-            .join("debug")
-            .join("examples")
-            .join(format!("resource_server{}", std::env::consts::EXE_SUFFIX))
-    });
-    assert!(path.is_file(), "no example binary at {}", path.display());
-    path
-}
-
-/// The example with exactly these settings (and `LISTEN_ADDR` on a free port unless given).
-fn example_command(env: &[(&str, &str)], addr: SocketAddr) -> Command {
-    let mut command = Command::new(example_binary());
-    for name in EXAMPLE_VARS {
-        command.env_remove(name);
-    }
-    // A panic would print a backtrace: more than the one line a misconfiguration may print.
-    command.env("RUST_BACKTRACE", "1");
-    command.env("LISTEN_ADDR", addr.to_string());
-    command.envs(env.iter().copied());
-    command
-}
-
-/// A port nobody listens on (bound, then released).
-fn free_addr() -> SocketAddr {
-    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind 127.0.0.1:0");
-    listener.local_addr().unwrap()
+/// Built once per test binary (with the package's default features).
+fn example() -> &'static Example {
+    static EXAMPLE: OnceLock<Example> = OnceLock::new();
+    EXAMPLE.get_or_init(|| Example::build("resource_server", &EXAMPLE_VARS))
 }
 
 /// The example, running and accepting connections; killed when dropped.
 struct Server {
     // Kept for its Drop: the server is killed with the test.
-    _process: ChildGuard,
+    _process: Running,
     addr: SocketAddr,
 }
 
 impl Server {
     #[track_caller]
     fn start(env: &[(&str, &str)]) -> Self {
-        let addr = free_addr();
-        let mut process = ChildGuard::spawn(&mut example_command(env, addr));
-        let deadline = Instant::now() + START_TIMEOUT;
-        loop {
-            if let Some(status) = process.exited() {
-                let (stdout, stderr) = process.finish();
-                panic!("the example exited ({status}) instead of serving:\n{stderr}\n{stdout}");
-            }
-            if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
-                return Self {
-                    _process: process,
-                    addr,
-                };
-            }
-            if Instant::now() >= deadline {
-                let (stdout, stderr) = process.finish();
-                panic!(
-                    "the example did not accept connections on {addr} within {START_TIMEOUT:?}:\n{stderr}\n{stdout}"
-                );
-            }
-            thread::sleep(Duration::from_millis(25));
+        let process = example().start(env);
+        Self {
+            addr: process.addr,
+            _process: process,
         }
     }
 
     fn get(&self, path: &str, headers: &[(&str, &str)]) -> HttpResponse {
-        http_get(self.addr, path, headers)
+        http_request(self.addr, "GET", path, headers, None, IO_TIMEOUT)
     }
 
     fn me(&self, token: &str) -> HttpResponse {
@@ -278,98 +87,17 @@ impl Server {
     }
 }
 
-/// What a misconfigured example did.
-struct Failure {
-    status: ExitStatus,
-    stderr: String,
-    elapsed: Duration,
-}
-
-/// Runs the example with `env`, which must make it refuse to start: waits (bounded) for it to exit.
+/// Runs the example with `env`, which must make it refuse to start: waits (bounded) for it to exit;
+/// [`Failure::assert_one_line`] checks its one line, `resource_server: …`.
 #[track_caller]
 fn start_fails(env: &[(&str, &str)]) -> Failure {
-    let mut command = example_command(env, free_addr()); // builds the example first, if needed
-    let started = Instant::now();
-    let mut process = ChildGuard::spawn(&mut command);
-    let status = process.wait_for_exit(START_TIMEOUT);
-    let elapsed = started.elapsed();
-    let (stdout, stderr) = process.finish();
-    let Some(status) = status else {
-        panic!(
-            "with {env:?} the example kept running for {START_TIMEOUT:?} instead of refusing the configuration\nstderr: {stderr}\nstdout: {stdout}"
-        );
-    };
-    Failure {
-        status,
-        stderr,
-        elapsed,
-    }
-}
-
-impl Failure {
-    /// Non-zero exit, quickly, with exactly one line on stderr that names every one of `words`.
-    #[track_caller]
-    fn assert_one_line(&self, words: &[&str]) -> &str {
-        assert!(!self.status.success(), "exit status {}", self.status);
-        assert!(
-            self.status.code().is_some(),
-            "killed by a signal ({}), not an orderly exit; stderr: {}",
-            self.status,
-            self.stderr
-        );
-        assert!(
-            self.elapsed < QUICK_EXIT,
-            "took {:?} to refuse the configuration",
-            self.elapsed
-        );
-        assert!(
-            !self.stderr.contains("panicked") && !self.stderr.contains("backtrace"),
-            "panic instead of an error message:\n{}",
-            self.stderr
-        );
-        let lines: Vec<&str> = self.stderr.lines().collect();
-        assert_eq!(
-            lines.len(),
-            1,
-            "expected exactly one line on stderr, got {lines:#?}"
-        );
-        assert!(self.stderr.ends_with('\n'), "{:?}", self.stderr);
-        let line = lines[0];
-        assert!(line.starts_with("resource_server: "), "{line:?}");
-        assert!(line.len() > "resource_server: ".len() + 10, "{line:?}");
-        for word in words {
-            assert!(line.contains(word), "{line:?} should mention {word:?}");
-        }
-        line
-    }
+    example().start_fails(env)
 }
 
 // ---------------------------------------------------------------------------------------------------------
-// HTTP/1.1 over a raw TCP stream.
-
-#[derive(Debug)]
-struct HttpResponse {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: String,
-}
+// What the example answers.
 
 impl HttpResponse {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-
-    fn challenge(&self) -> &str {
-        self.header("www-authenticate").unwrap_or("")
-    }
-
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("{e}: {:?}", self.body))
-    }
-
     /// 200 with the verified claims as JSON.
     #[track_caller]
     fn assert_claims(&self, sub: &str) -> Value {
@@ -401,82 +129,6 @@ impl HttpResponse {
         assert_eq!(self.status, 401, "{self:#?}");
         assert!(self.challenge().starts_with("Bearer realm="), "{self:#?}");
         assert!(!self.challenge().contains("error="), "{self:#?}");
-    }
-}
-
-fn http_get(addr: SocketAddr, path: &str, headers: &[(&str, &str)]) -> HttpResponse {
-    let mut stream = TcpStream::connect_timeout(&addr, IO_TIMEOUT).expect("connect");
-    stream.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
-    stream.set_write_timeout(Some(IO_TIMEOUT)).unwrap();
-    let mut request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
-    for (name, value) in headers {
-        request.push_str(&format!("{name}: {value}\r\n"));
-    }
-    request.push_str("\r\n");
-    stream.write_all(request.as_bytes()).expect("send request");
-    let mut raw = Vec::new();
-    stream
-        .read_to_end(&mut raw)
-        .unwrap_or_else(|e| panic!("reading the response to GET {path}: {e}"));
-    parse_response(&raw)
-}
-
-fn parse_response(raw: &[u8]) -> HttpResponse {
-    let split = raw
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .unwrap_or_else(|| panic!("no header end in {:?}", String::from_utf8_lossy(raw)));
-    let head = std::str::from_utf8(&raw[..split]).expect("ASCII head");
-    let mut lines = head.split("\r\n");
-    let status_line = lines.next().unwrap();
-    let mut parts = status_line.splitn(3, ' ');
-    assert_eq!(parts.next(), Some("HTTP/1.1"), "{status_line}");
-    let status = parts.next().unwrap().parse().expect("status code");
-    let headers: Vec<(String, String)> = lines
-        .map(|line| {
-            let (name, value) = line.split_once(':').expect("header line");
-            (name.trim().to_owned(), value.trim().to_owned())
-        })
-        .collect();
-    let mut body = raw[split + 4..].to_vec();
-    let chunked = headers.iter().any(|(n, v)| {
-        n.eq_ignore_ascii_case("transfer-encoding") && v.eq_ignore_ascii_case("chunked")
-    });
-    if chunked {
-        body = dechunk(&body);
-    } else if let Some((_, length)) = headers
-        .iter()
-        .find(|(n, _)| n.eq_ignore_ascii_case("content-length"))
-    {
-        assert_eq!(
-            body.len(),
-            length.parse::<usize>().unwrap(),
-            "content-length"
-        );
-    }
-    HttpResponse {
-        status,
-        headers,
-        body: String::from_utf8(body).expect("UTF-8 body"),
-    }
-}
-
-fn dechunk(mut data: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    loop {
-        let line_end = data
-            .windows(2)
-            .position(|w| w == b"\r\n")
-            .expect("chunk size");
-        let size_text = std::str::from_utf8(&data[..line_end]).unwrap();
-        let size = usize::from_str_radix(size_text.split(';').next().unwrap().trim(), 16)
-            .expect("hex chunk size");
-        data = &data[line_end + 2..];
-        if size == 0 {
-            return out;
-        }
-        out.extend_from_slice(&data[..size]);
-        data = &data[size + 2..];
     }
 }
 
