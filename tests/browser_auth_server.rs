@@ -11,8 +11,8 @@
 //!
 //! Run `tests/browser/install.sh` first (CI does).
 
-#[path = "browser/auth_server_process.rs"]
-mod process;
+#[path = "support/example_process.rs"]
+mod example_process;
 
 use std::io::{BufRead, BufReader, ErrorKind, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener};
@@ -23,7 +23,8 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use process::{AuthServer, ChildGuard};
+use example_process::ChildGuard;
+use example_process::auth_server::AuthServer;
 use serde_json::{Value, json};
 
 /// The browser script bounds itself at 90 s; this is the outer bound.

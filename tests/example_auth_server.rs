@@ -7,8 +7,8 @@
 //! other malformed bodies), not 415.
 
 mod common;
-#[path = "browser/auth_server_process.rs"]
-mod process;
+#[path = "support/example_process.rs"]
+mod example_process;
 #[path = "../examples/auth_server/routes.rs"]
 mod routes;
 #[allow(dead_code)]
@@ -21,8 +21,11 @@ use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use example_process::ChildGuard;
+use example_process::auth_server::{
+    self as process, AuthServer, HttpResponse, SECRET, TempDir, start_fails,
+};
 use jsonwebtoken::{Algorithm, EncodingKey};
-use process::{AuthServer, HttpResponse, SECRET, TempDir, start_fails};
 use serde_json::{Value, json};
 
 const SIGNUP: &str = "/api/auth/signup";
@@ -928,7 +931,7 @@ fn users_persist_across_restarts() {
 fn default_database_is_a_file_in_the_working_directory() {
     // No DATABASE_URL: ./auth_server.db (the harness runs the example in a fresh directory).
     let dir = TempDir::new("auth-server-default-db");
-    let mut process = process::ChildGuard::spawn(&mut process::example_command(
+    let mut process = ChildGuard::spawn(&mut process::example_command(
         &[
             ("BETTER_AUTH_SECRET", SECRET),
             ("LISTEN_ADDR", "127.0.0.1:0"),
