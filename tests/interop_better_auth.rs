@@ -11,20 +11,22 @@
 //! Every child process (node, the example, cargo) is killed by a guard when its test ends, and every wait
 //! is bounded.
 
+#[path = "support/example_process.rs"]
+mod example_process;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::convert::Infallible;
-use std::io::{BufRead, BufReader, Read};
-use std::net::{Ipv4Addr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::{Arc, Mutex, OnceLock, mpsc};
+use std::process::{ChildStdin, Command};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::task::{Context, Poll};
-use std::thread::{self, JoinHandle};
+use std::thread;
 use std::time::{Duration, Instant};
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use bytes::Bytes;
+use example_process::{ChildGuard, HttpResponse, Running};
 use http::{Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
@@ -39,8 +41,6 @@ use tower_jwt_auth::{JwtAuthLayer, Key, ResponseBody};
 const NODE_START: Duration = Duration::from_secs(30);
 /// How long the example may take to start listening.
 const EXAMPLE_START: Duration = Duration::from_secs(15);
-/// `cargo build --example resource_server` (a cold build compiles aws-lc).
-const BUILD_TIMEOUT: Duration = Duration::from_secs(900);
 /// One HTTP exchange (RSA key generation in node happens inside one).
 const HTTP_TIMEOUT: Duration = Duration::from_secs(20);
 
@@ -85,52 +85,6 @@ fn check_installed() -> &'static str {
     })
 }
 
-/// Owns a child process; kills and reaps it when dropped.
-struct ChildGuard {
-    child: Child,
-    stderr: Collector,
-}
-
-impl ChildGuard {
-    fn exited(&mut self) -> bool {
-        matches!(self.child.try_wait(), Ok(Some(_)))
-    }
-}
-
-impl Drop for ChildGuard {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Reads a pipe to its end on a thread.
-struct Collector {
-    buffer: Arc<Mutex<Vec<u8>>>,
-    _thread: JoinHandle<()>,
-}
-
-impl Collector {
-    fn start(mut pipe: impl Read + Send + 'static) -> Self {
-        let buffer = Arc::new(Mutex::new(Vec::new()));
-        let sink = Arc::clone(&buffer);
-        let thread = thread::spawn(move || {
-            let mut chunk = [0u8; 4096];
-            while let Ok(n @ 1..) = pipe.read(&mut chunk) {
-                sink.lock().unwrap().extend_from_slice(&chunk[..n]);
-            }
-        });
-        Self {
-            buffer,
-            _thread: thread,
-        }
-    }
-
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.buffer.lock().unwrap()).into_owned()
-    }
-}
-
 /// A Better Auth server (node), killed when dropped.
 struct BetterAuth {
     /// The base URL and origin, `http://127.0.0.1:PORT`.
@@ -157,37 +111,19 @@ impl BetterAuth {
             .env("BETTER_AUTH_SECRET", SECRET)
             .env("BETTER_AUTH_TELEMETRY", "0")
             .env("NODE_ENV", "test")
-            .envs(settings.iter().copied())
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        let mut child = command
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot run {node:?} (node 20+ is needed): {e}"));
-        let stdin = child.stdin.take().unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let stderr = Collector::start(child.stderr.take().unwrap());
-        let mut process = ChildGuard { child, stderr };
+            .envs(settings.iter().copied());
+        let (mut process, stdin) = ChildGuard::spawn_with_stdin(&mut command);
         // The first line on stdout is the address; the rest is drained.
-        let (sender, lines) = mpsc::channel();
-        thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if sender.send(line).is_err() {
-                    break;
-                }
+        let deadline = Instant::now() + NODE_START;
+        let line = loop {
+            if let Some((line, _)) = process.stdout().split_once('\n') {
+                break line.to_owned();
             }
-        });
-        let line = match lines.recv_timeout(NODE_START) {
-            Ok(line) => line,
-            Err(_) => {
-                let _ = process.child.kill();
-                thread::sleep(Duration::from_millis(100));
-                panic!(
-                    "server.mjs printed no address within {NODE_START:?}:\n{}",
-                    process.stderr.text()
-                );
+            if Instant::now() >= deadline || process.exited().is_some() {
+                let (_, stderr) = process.finish();
+                panic!("server.mjs printed no address within {NODE_START:?}:\n{stderr}");
             }
+            thread::sleep(Duration::from_millis(20));
         };
         let announced: Value = serde_json::from_str(&line)
             .unwrap_or_else(|e| panic!("server.mjs said {line:?} ({e})"));
@@ -296,7 +232,7 @@ impl Drop for BetterAuth {
             eprintln!(
                 "--- server.mjs ({}) stderr ---\n{}",
                 self.url,
-                self.process.stderr.text()
+                self.process.stderr()
             );
         }
     }
@@ -313,25 +249,7 @@ struct Account {
 // ---------------------------------------------------------------------------------------------------------
 // HTTP: a hyper-util client, bounded by a timeout, and a cookie jar.
 
-#[derive(Debug)]
-struct HttpResponse {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: String,
-}
-
 impl HttpResponse {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("{e}: {self:?}"))
-    }
-
     /// 200 with JSON claims.
     #[track_caller]
     fn claims(&self) -> Value {
@@ -534,104 +452,29 @@ fn assert_plugin_token(token: &str, alg: &str, server: &BetterAuth, account: &Ac
 // ---------------------------------------------------------------------------------------------------------
 // examples/resource_server as a process.
 
-/// Builds the example once per test binary and returns its path.
-fn example_binary() -> &'static Path {
-    static BINARY: OnceLock<PathBuf> = OnceLock::new();
-    BINARY.get_or_init(|| {
-        let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml");
-        let mut command = Command::new(env!("CARGO"));
-        command
-            .args(["build", "--example", "resource_server"])
-            .arg("--message-format=json-render-diagnostics")
-            .arg("--manifest-path")
-            .arg(&manifest)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        let mut child = command.spawn().expect("cargo build");
-        let stdout = Collector::start(child.stdout.take().unwrap());
-        let stderr = Collector::start(child.stderr.take().unwrap());
-        let mut build = ChildGuard { child, stderr };
-        let deadline = Instant::now() + BUILD_TIMEOUT;
-        let status = loop {
-            if let Some(status) = build.child.try_wait().unwrap() {
-                break status;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "`cargo build --example resource_server` took over {BUILD_TIMEOUT:?}"
-            );
-            thread::sleep(Duration::from_millis(50));
-        };
-        // The pipes close with the process; give the readers a moment.
-        thread::sleep(Duration::from_millis(100));
-        assert!(
-            status.success(),
-            "`cargo build --example resource_server` failed ({status}):\n{}",
-            build.stderr.text()
-        );
-        let path = stdout
-            .text()
-            .lines()
-            .filter_map(|line| serde_json::from_str::<Value>(line).ok())
-            .filter(|m| {
-                m["reason"] == "compiler-artifact" && m["target"]["name"] == "resource_server"
-            })
-            .find_map(|m| m["executable"].as_str().map(PathBuf::from))
-            .expect("cargo reported no resource_server executable");
-        assert!(path.is_file(), "{}", path.display());
-        path
+/// Built once per test binary; its settings (`JWT_*`, `BETTER_AUTH_*`) never come from the test's own
+/// environment.
+fn resource_server() -> &'static example_process::Example {
+    static EXAMPLE: OnceLock<example_process::Example> = OnceLock::new();
+    EXAMPLE.get_or_init(|| {
+        example_process::Example::build("resource_server", &["JWT_*", "BETTER_AUTH_*"])
+            .with_start_timeout(EXAMPLE_START)
     })
 }
 
 /// The example, accepting connections; killed when dropped.
 struct Example {
     url: String,
-    _process: ChildGuard,
+    _process: Running,
 }
 
 impl Example {
     /// Starts the example with exactly these settings (the environment's own are removed).
     fn start(settings: &[(&str, &str)]) -> Self {
-        let addr = {
-            let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
-            listener.local_addr().unwrap()
-        };
-        let mut command = Command::new(example_binary());
-        for (name, _) in std::env::vars() {
-            if name.starts_with("JWT_") || name.starts_with("BETTER_AUTH_") || name == "RUST_LOG" {
-                command.env_remove(name);
-            }
-        }
-        let mut child = command
-            .env("LISTEN_ADDR", addr.to_string())
-            .envs(settings.iter().copied())
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn the example");
-        let stderr = Collector::start(child.stderr.take().unwrap());
-        let mut process = ChildGuard { child, stderr };
-        let deadline = Instant::now() + EXAMPLE_START;
-        loop {
-            assert!(
-                !process.exited(),
-                "the example exited:\n{}",
-                process.stderr.text()
-            );
-            if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
-                return Self {
-                    url: format!("http://{addr}"),
-                    _process: process,
-                };
-            }
-            assert!(
-                Instant::now() < deadline,
-                "the example did not listen on {addr} within {EXAMPLE_START:?}:\n{}",
-                process.stderr.text()
-            );
-            thread::sleep(Duration::from_millis(25));
+        let process = resource_server().start(settings);
+        Self {
+            url: format!("http://{}", process.addr),
+            _process: process,
         }
     }
 
