@@ -5,13 +5,13 @@ mod common;
 #[path = "support/example_process.rs"]
 mod example_process;
 
-use std::io::{Read, Write};
+use std::io::Read;
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::sync::OnceLock;
 use std::time::Duration;
 
 use common::*;
-use example_process::{Example, Running};
+use example_process::{Example, HttpResponse, Running, exchange};
 use jsonwebtoken::{Algorithm, EncodingKey};
 use serde_json::{Value, json};
 
@@ -51,29 +51,7 @@ fn foreign_token() -> String {
 // ---------------------------------------------------------------------------------------------------------
 // HTTP/1.1 over a raw TCP stream.
 
-#[derive(Debug)]
-struct HttpResponse {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: String,
-}
-
 impl HttpResponse {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-
-    fn challenge(&self) -> &str {
-        self.header("www-authenticate").unwrap_or("")
-    }
-
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("{e}: {:?}", self.body))
-    }
-
     /// 200 with the verified claims as JSON.
     #[track_caller]
     fn assert_claims(&self) -> Value {
@@ -113,67 +91,7 @@ impl HttpResponse {
 }
 
 fn connect(addr: SocketAddr) -> TcpStream {
-    let stream = TcpStream::connect_timeout(&addr, IO_TIMEOUT).expect("connect");
-    stream.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
-    stream.set_write_timeout(Some(IO_TIMEOUT)).unwrap();
-    stream
-}
-
-/// Sends one request on `stream` and reads exactly one response (by its `content-length`), leaving the
-/// connection open unless the request says `Connection: close`.
-fn exchange(
-    stream: &mut TcpStream,
-    method: &str,
-    path: &str,
-    headers: &[(&str, &str)],
-) -> HttpResponse {
-    let addr = stream.peer_addr().unwrap();
-    let mut request = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\n");
-    for (name, value) in headers {
-        request.push_str(&format!("{name}: {value}\r\n"));
-    }
-    request.push_str("\r\n");
-    stream.write_all(request.as_bytes()).expect("send request");
-
-    let mut raw = Vec::new();
-    let mut chunk = [0u8; 4096];
-    let head_end = loop {
-        if let Some(end) = raw.windows(4).position(|w| w == b"\r\n\r\n") {
-            break end;
-        }
-        let n = stream.read(&mut chunk).expect("read the response head");
-        assert!(n > 0, "connection closed mid-head: {raw:?}");
-        raw.extend_from_slice(&chunk[..n]);
-    };
-    let head = std::str::from_utf8(&raw[..head_end]).expect("ASCII head");
-    let mut lines = head.split("\r\n");
-    let status_line = lines.next().unwrap();
-    let mut parts = status_line.splitn(3, ' ');
-    assert_eq!(parts.next(), Some("HTTP/1.1"), "{status_line}");
-    let status = parts.next().unwrap().parse().expect("status code");
-    let headers: Vec<(String, String)> = lines
-        .map(|line| {
-            let (name, value) = line.split_once(':').expect("header line");
-            (name.trim().to_owned(), value.trim().to_owned())
-        })
-        .collect();
-    let length: usize = headers
-        .iter()
-        .find(|(n, _)| n.eq_ignore_ascii_case("content-length"))
-        .map(|(_, v)| v.parse().expect("content-length"))
-        .unwrap_or_else(|| panic!("every response of the example has a content-length: {head}"));
-    let mut body = raw[head_end + 4..].to_vec();
-    while body.len() < length {
-        let n = stream.read(&mut chunk).expect("read the body");
-        assert!(n > 0, "connection closed mid-body");
-        body.extend_from_slice(&chunk[..n]);
-    }
-    assert_eq!(body.len(), length, "more bytes than the content-length");
-    HttpResponse {
-        status,
-        headers,
-        body: String::from_utf8(body).expect("UTF-8 body"),
-    }
+    example_process::connect(addr, IO_TIMEOUT)
 }
 
 fn request(addr: SocketAddr, method: &str, path: &str, headers: &[(&str, &str)]) -> HttpResponse {
