@@ -244,8 +244,9 @@ fn browser_signs_up_in_out_and_resists_a_cross_origin_post() {
         .map(|a| a["resourceType"].as_str().unwrap())
         .collect();
     assert_eq!(kinds, ["fetch", "document"], "{context}");
-    // The form navigation: Chromium reports all of it.
-    assert!(attacks[1]["body"].is_string(), "{context}");
+    // The form navigation: Chromium reports its cookie, origin and site. Its response body in the network
+    // log can be gone by the time it is read (the page has navigated), so the body is checked below from
+    // the navigation's own response (`formPost`).
     assert_eq!(attacks[1]["sentCookie"], true, "{context}");
     assert_eq!(attacks[1]["origin"], json!(attacker.origin()), "{context}");
     assert_eq!(attacks[1]["secFetchSite"], "same-site", "{context}");
