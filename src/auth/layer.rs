@@ -49,6 +49,42 @@ impl<C, P: fmt::Debug, H: fmt::Debug> fmt::Debug for JwtAuthLayer<C, P, H> {
     }
 }
 
+impl<C, P, H> JwtAuthLayer<C, P, H>
+where
+    C: DeserializeOwned + Clone + Send + Sync + 'static,
+    P: KeyProvider,
+    H: ErrorHandler,
+{
+    /// Verifies a token that came without a request of its own — posted in a body, sent over a WebSocket,
+    /// carried by a job — with the layer's keys, claim rules, claims check and cache. The token sources
+    /// and their transport rules do not apply.
+    ///
+    /// ```
+    /// use tower_jwt_auth::{AuthError, JwtAuthLayer, Key, RegisteredClaims};
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// let layer = JwtAuthLayer::<RegisteredClaims>::builder()
+    ///     .key(Key::hs256(b"0123456789abcdef0123456789abcdef")?)
+    ///     .build()?;
+    /// let refused = layer.verify("not-a-token").await.unwrap_err();
+    /// assert!(matches!(refused, AuthError::InvalidToken(_)));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
+    pub async fn verify(&self, token: &str) -> Result<C, AuthError> {
+        let shared = &self.shared;
+        match shared.token_outcome(token) {
+            Outcome::Verified(parts) => Ok(parts.claims),
+            Outcome::Refused(error) => Err(error),
+            // Only requests without a token are anonymous.
+            Outcome::Anonymous => Err(AuthError::MissingToken),
+            Outcome::Pending(key, token) => {
+                shared.finish(&token, key.await).map(|parts| parts.claims)
+            }
+        }
+    }
+}
+
 impl<C> JwtAuthLayer<C> {
     /// Starts the configuration: add keys (or a [`KeyProvider`]), then the claims you expect.
     pub fn builder() -> JwtAuthBuilder<C> {
@@ -518,17 +554,22 @@ where
             Ok(None) => return self.refuse(AuthError::MissingToken, None),
             Err(error) => return self.refuse(error, None),
         };
-        if let Some(outcome) = self.cached_outcome(&token) {
+        self.token_outcome(&token)
+    }
+
+    /// Verifies one token taken from wherever: the cache, then the parse, the key lookup and the checks.
+    pub(crate) fn token_outcome(&self, token: &str) -> Outcome<C, P::Future> {
+        if let Some(outcome) = self.cached_outcome(token) {
             return outcome;
         }
-        let parsed = match self.verifier.parse(&token) {
+        let parsed = match self.verifier.parse(token) {
             Ok(parsed) => parsed,
             Err(reason) => return self.refuse(reason.into(), None),
         };
         let header = parsed.header();
         let verified = match self.provider.lookup(&header) {
-            KeyLookup::Found(key) => self.verify(&token, &parsed, key),
-            KeyLookup::Shared(key) => self.verify(&token, &parsed, &key),
+            KeyLookup::Found(key) => self.verify(token, &parsed, key),
+            KeyLookup::Shared(key) => self.verify(token, &parsed, &key),
             KeyLookup::Refused(error) => Err(error),
             KeyLookup::Pending(future) => return Outcome::Pending(future, token.into()),
         };
@@ -616,8 +657,24 @@ where
         key: Result<Arc<Key>, AuthError>,
         request: &RequestHead<'_>,
     ) -> Result<VerifiedParts<C>, Box<Response<Bytes>>> {
-        let result = self
-            .verifier
+        self.finish(token, key)
+            .map_err(|error| Box::new(self.handler.render(&error, request)))
+    }
+}
+
+impl<C, P, H> Shared<C, P, H>
+where
+    C: DeserializeOwned + Clone + Send + Sync + 'static,
+    P: KeyProvider,
+    H: ErrorHandler,
+{
+    /// Verification once an asynchronous key lookup has answered.
+    fn finish(
+        &self,
+        token: &str,
+        key: Result<Arc<Key>, AuthError>,
+    ) -> Result<VerifiedParts<C>, AuthError> {
+        self.verifier
             .parse(token)
             .map_err(AuthError::from)
             .and_then(|parsed| {
@@ -630,8 +687,7 @@ where
                     _ => self.verify(token, &parsed, &key),
                 })
                 .inspect_err(|error| log_refusal(error, header.kid()))
-            });
-        result.map_err(|error| Box::new(self.handler.render(&error, request)))
+            })
     }
 }
 
