@@ -25,6 +25,9 @@
 //! # Ok::<(), tower_jwt_auth::ConfigError>(())
 //! ```
 //!
+//! The same layer verifies a token that came without a request ([`JwtAuthLayer::verify`]), and
+//! [`Issuer`] signs tokens, so a Rust service can also be the issuer and publish its JWK set.
+//!
 //! # Security defaults
 //!
 //! - The algorithm comes from the key, never from the token: each [`Key`] verifies exactly one algorithm,
@@ -33,6 +36,8 @@
 //!   compared exactly; `sub` must be a non-empty string unless switched off.
 //! - `crit`, `b64`, `enc`, `zip`, JWE, nested JWTs, JSON serialization, duplicate JSON members and
 //!   oversized tokens are refused; `jku`, `x5u`, `jwk` and `x5c` are never used.
+//! - A token read from a cookie is refused on unsafe cross-site requests (CSRF), see
+//!   [`source::CookieSource`].
 //! - Refusals are precise and safe: 400 `invalid_request`, 401 `invalid_token`, 403 `insufficient_scope`,
 //!   and 503 with `Retry-After` when keys are unavailable (never a 401 for an outage).
 //!
