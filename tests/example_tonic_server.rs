@@ -12,8 +12,7 @@ use std::time::Duration;
 use common::*;
 use example_process::{Example, Running};
 use http::uri::PathAndQuery;
-use jsonwebtoken::{Algorithm, EncodingKey};
-use serde_json::{Value, json};
+use serde_json::json;
 use tonic::Code;
 use tonic::metadata::MetadataValue;
 use tonic::transport::{Channel, Endpoint};
@@ -37,18 +36,6 @@ fn secret() -> &'static str {
 
 fn start(env: &[(&str, &str)]) -> Running {
     example().start(env)
-}
-
-/// The tests' claims without `aud` (a token naming an audience needs `JWT_AUDIENCE`).
-fn user_claims() -> Value {
-    patched(claims(), json!({"aud": null}))
-}
-
-/// An HS256 token signed with another secret of the right length: a bad signature.
-fn foreign_token() -> String {
-    let header = json!({"alg": "HS256", "typ": "JWT"}).to_string();
-    let key = EncodingKey::from_secret(b"another-secret-of-32-bytes-long!");
-    sign_raw(&header, &user_claims().to_string(), Algorithm::HS256, &key)
 }
 
 // ---------------------------------------------------------------------------------------------------------

@@ -258,5 +258,17 @@ pub fn patched(mut value: Value, patch: Value) -> Value {
     value
 }
 
+/// The tests' claims without `aud`, for the examples run without `JWT_AUDIENCE`.
+pub fn user_claims() -> Value {
+    patched(claims(), json!({"aud": null}))
+}
+
+/// An HS256 token over [`user_claims`] signed with another secret of the right length: a bad signature.
+pub fn foreign_token() -> String {
+    let header = json!({"alg": "HS256", "typ": "JWT"}).to_string();
+    let key = EncodingKey::from_secret(b"another-secret-of-32-bytes-long!");
+    sign_raw(&header, &user_claims().to_string(), Algorithm::HS256, &key)
+}
+
 /// Silences "unused" for helpers a given test file does not need.
 pub fn _unused(_: Bytes) {}
