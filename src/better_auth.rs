@@ -112,8 +112,9 @@ pub struct BetterAuthSession {
     pub extra: serde_json::Map<String, serde_json::Value>,
 }
 
-/// The session part of [`BetterAuthSession`].
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// The session part of [`BetterAuthSession`]. Its `Debug` output and its serialization leave out the
+/// session token.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SessionRecord {
     /// The session id.
@@ -122,8 +123,8 @@ pub struct SessionRecord {
     #[serde(default)]
     pub user_id: String,
     /// The session token: the credential of the `better-auth.session_token` cookie. Treat it as a
-    /// secret (do not log it or send it to third parties).
-    #[serde(default)]
+    /// secret (do not log it or send it to third parties); it is read, never serialized back.
+    #[serde(default, skip_serializing)]
     pub token: String,
     /// When the session expires (ISO 8601).
     #[serde(default)]
@@ -143,6 +144,22 @@ pub struct SessionRecord {
     /// Additional session fields (plugins, `session.additionalFields`).
     #[serde(flatten)]
     pub extra: serde_json::Map<String, serde_json::Value>,
+}
+
+impl std::fmt::Debug for SessionRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SessionRecord")
+            .field("id", &self.id)
+            .field("user_id", &self.user_id)
+            .field("token", &"<redacted>")
+            .field("expires_at", &self.expires_at)
+            .field("created_at", &self.created_at)
+            .field("updated_at", &self.updated_at)
+            .field("ip_address", &self.ip_address)
+            .field("user_agent", &self.user_agent)
+            .field("extra", &self.extra)
+            .finish()
+    }
 }
 
 /// The user part of [`BetterAuthSession`].
@@ -305,6 +322,10 @@ mod tests {
         assert_eq!(s.user.extra["role"], "admin");
         assert!(s.session.extra["activeOrganizationId"].is_null());
         assert!(s.extra.is_empty());
+        // The session token is read, but neither printed nor serialized back.
+        assert_eq!(s.session.token, "tok");
+        assert!(!format!("{s:?}").contains("tok\""));
+        assert!(!serde_json::to_string(&s).unwrap().contains("\"tok\""));
         // No user id: not a session.
         assert!(
             serde_json::from_str::<BetterAuthSession>(
