@@ -202,3 +202,40 @@ async fn unchanged_keys_keep_their_entries_across_refreshes() {
     run(&layer, bearer(&ed)).await.assert_ok();
     assert_eq!(verifications() - before, 1);
 }
+
+/// With `Arc<C>` as the claims type, every hit hands out the same allocation: the cache clones a
+/// pointer, not the claims.
+#[tokio::test]
+async fn shared_claims_are_not_copied_on_a_hit() {
+    use std::convert::Infallible;
+    use tower::{Layer, ServiceExt};
+
+    let layer = JwtAuthLayer::<Arc<RegisteredClaims>>::builder()
+        .key(Key::hs256(SECRET).unwrap())
+        .issuer(ISSUER)
+        .audience(AUDIENCE)
+        .build()
+        .unwrap();
+    let token = hs256(&claims());
+    let mut seen = Vec::new();
+    for _ in 0..3 {
+        let inner = tower::service_fn(|request: http::Request<String>| async move {
+            let mut response = http::Response::new(String::new());
+            if let Some(claims) = request.extensions().get::<Arc<RegisteredClaims>>() {
+                response.extensions_mut().insert(Arc::clone(claims));
+            }
+            Ok::<_, Infallible>(response)
+        });
+        let response = layer.layer(inner).oneshot(bearer(&token)).await.unwrap();
+        let claims = response
+            .extensions()
+            .get::<Arc<RegisteredClaims>>()
+            .cloned()
+            .expect("claims inserted");
+        assert_eq!(claims.sub.as_deref(), Some("user-1"));
+        seen.push(claims);
+    }
+    // The first request verified and cached; the next two were hits on the same `Arc`.
+    assert!(Arc::ptr_eq(&seen[1], &seen[2]));
+    assert!(Arc::ptr_eq(&seen[0], &seen[1]));
+}
