@@ -18,7 +18,7 @@
 # other load, or wrk's own limit): it is run again, at most RETRIES (2) times, then kept and flagged.
 #
 # Settings (environment): ROUNDS (5), DURATION (10s), WARMUP (3s), CONNECTIONS (32), THREADS (1),
-# MODES ("none hs256-cache hs256-nocache es256-cache es256-nocache"), MIN_CPU, RETRIES, SERVER_CPUS (0)
+# MODES ("none hs256-cache hs256-nocache es256-cache es256-nocache hs256-cache-arc"), MIN_CPU, RETRIES, SERVER_CPUS (0)
 # and LOAD_CPUS (1): with taskset and at least 2 CPUs, the server and wrk are pinned to these (the
 # server's tokio runtime then has one worker per CPU it may use). wrk comes from Debian's `wrk` package:
 # installed with apt-get when missing and running as root, otherwise the script says how.
@@ -29,7 +29,7 @@ DURATION=${DURATION:-10s}
 WARMUP=${WARMUP:-3s}
 CONNECTIONS=${CONNECTIONS:-32}
 THREADS=${THREADS:-1}
-MODES=${MODES:-none hs256-cache hs256-nocache es256-cache es256-nocache}
+MODES=${MODES:-none hs256-cache hs256-nocache es256-cache es256-nocache hs256-cache-arc}
 SERVER_CPUS=${SERVER_CPUS:-0}
 LOAD_CPUS=${LOAD_CPUS:-1}
 MIN_CPU=${MIN_CPU:-90}
@@ -232,7 +232,7 @@ for mode in $MODES; do
     fi
     printf '%-14s %9.0f %9.1f %7sx %10.0f %7sx %10s %8sx   %s\n' "$mode" "$rps" "$p99" "$r" "$best" "$rb" \
         "$per_request" "$rc" "$rounds"
-    if [ -n "$base" ] && [[ "$mode" == *-cache ]]; then
+    if [ -n "$base" ] && [[ "$mode" == *-cache || "$mode" == *-cache-* ]]; then
         verdict="NOT MET"
         awk -v r="$r" -v t="$TARGET" 'BEGIN { exit !(r >= t) }' && verdict=MET
         verdicts+=("  $mode: ${r}x the no-auth requests/s (median; best-of ${rb}x, CPU per request ${rc}x): $verdict")

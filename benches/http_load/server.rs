@@ -15,6 +15,7 @@
 //! `taskset -c 0` gives one worker).
 
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::Router;
@@ -27,7 +28,7 @@ const ISSUER: &str = "https://issuer.example.com";
 const AUDIENCE: &str = "https://api.example.com";
 /// The handlers' answer, the same with and without the layer.
 const BODY: &str = "hello";
-const MODES: &str = "none, hs256-cache, hs256-nocache, es256-cache, es256-nocache";
+const MODES: &str = "none, hs256-cache, hs256-nocache, es256-cache, es256-nocache, hs256-cache-arc";
 
 /// The handler of the application without authentication.
 async fn open() -> &'static str {
@@ -36,6 +37,12 @@ async fn open() -> &'static str {
 
 /// The same handler behind the layer: it takes the verified claims with the extractor.
 async fn authenticated(Claims(claims): Claims<RegisteredClaims>) -> &'static str {
+    std::hint::black_box(claims);
+    BODY
+}
+
+/// The same, with the claims shared (`Arc`): the cache and the extractor clone a pointer.
+async fn authenticated_shared(Claims(claims): Claims<Arc<RegisteredClaims>>) -> &'static str {
     std::hint::black_box(claims);
     BODY
 }
@@ -60,6 +67,19 @@ fn token(alg: Algorithm, key: &EncodingKey) -> Result<String, String> {
 
 /// The application for `mode`, and a valid token for it.
 fn app(mode: &str) -> Result<(Router, String), String> {
+    if mode == "hs256-cache-arc" {
+        let layer = JwtAuthLayer::<Arc<RegisteredClaims>>::builder()
+            .key(Key::hs256(SECRET).map_err(|e| e.to_string())?)
+            .issuer(ISSUER)
+            .audience(AUDIENCE)
+            .build()
+            .map_err(|e| e.to_string())?;
+        let router = Router::new()
+            .route("/me", get(authenticated_shared))
+            .layer(layer);
+        let token = token(Algorithm::HS256, &EncodingKey::from_secret(SECRET))?;
+        return Ok((router, token));
+    }
     let (alg, cache) = match mode {
         "none" => {
             let token = token(Algorithm::HS256, &EncodingKey::from_secret(SECRET))?;
