@@ -135,12 +135,10 @@ impl<C: Clone> TokenCache<C> {
     }
 }
 
-/// A fast, word-at-a-time hash. Not keyed: only verified tokens are inserted, so a client cannot choose
-/// colliding entries, and a collision only costs a miss (the full token is compared).
+/// A fast, word-at-a-time hash of the token's last bytes (in its signature). Not keyed: only verified
+/// tokens are inserted and a valid signature cannot be chosen, so its tail spreads entries as well as the
+/// whole token would, and a collision only costs a miss (the full token is compared).
 fn hash(bytes: &[u8]) -> u64 {
-    // Only verified tokens are inserted, and a valid signature cannot be chosen: its last bytes spread
-    // entries as well as the whole token would, at a fraction of the cost. Equal hashes are still told
-    // apart by the full comparison.
     let bytes = bytes
         .get(bytes.len().saturating_sub(HASHED_TAIL)..)
         .unwrap_or(bytes);

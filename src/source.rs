@@ -284,14 +284,14 @@ impl CookieSource {
     /// optional port (a default port, a trailing `/` and letter case make no difference). Anything else,
     /// `null` included (what sandboxed frames send), is a configuration error.
     pub fn allow_origin(mut self, origin: impl AsRef<str>) -> Result<Self, ConfigError> {
-        let parsed = Origin::parse(origin.as_ref()).ok_or_else(|| {
-            ConfigError::InvalidOption(format!(
-                "allowed origin {:?} must look like https://host[:port]",
-                origin.as_ref()
-            ))
-        })?;
-        self.allowed_origins.push(parsed);
+        self.allowed_origins.push(Origin::allowed(origin.as_ref())?);
         Ok(self)
+    }
+
+    /// Adds origins already checked by [`Origin::allowed`].
+    pub(crate) fn with_allowed_origins(mut self, origins: &[Origin]) -> Self {
+        self.allowed_origins.extend_from_slice(origins);
+        self
     }
 
     /// Turns the cross-site check off. Only for cookies that browsers never send cross-site on their own
@@ -332,7 +332,7 @@ impl CookieSource {
 /// none is written).
 #[cfg(feature = "cookie")]
 #[derive(Debug, Clone, PartialEq, Eq)]
-struct Origin {
+pub(crate) struct Origin {
     https: bool,
     host: Box<str>,
     port: u16,
@@ -340,6 +340,15 @@ struct Origin {
 
 #[cfg(feature = "cookie")]
 impl Origin {
+    /// An origin given in the configuration: anything [`parse`](Self::parse) refuses is an error.
+    pub(crate) fn allowed(text: &str) -> Result<Self, ConfigError> {
+        Self::parse(text).ok_or_else(|| {
+            ConfigError::InvalidOption(format!(
+                "allowed origin {text:?} must look like https://host[:port]"
+            ))
+        })
+    }
+
     fn parse(text: &str) -> Option<Self> {
         let (scheme, rest) = text.split_once("://")?;
         let https = if scheme.eq_ignore_ascii_case("https") {
@@ -384,23 +393,31 @@ impl Origin {
 /// `host[:port]`, with `[…]` around IPv6 literals; `None` for anything else (paths, userinfo, bad ports).
 #[cfg(feature = "cookie")]
 fn split_host_port(authority: &str) -> Option<(&str, Option<u16>)> {
-    let (host, port) = if authority.starts_with('[') {
+    let (host, port, host_ok) = if authority.starts_with('[') {
         let end = authority.find(']')? + 1;
         let (host, rest) = authority.split_at(end);
-        match rest {
-            "" => (host, None),
-            _ => (host, Some(rest.strip_prefix(':')?)),
-        }
+        let port = match rest {
+            "" => None,
+            _ => Some(rest.strip_prefix(':')?),
+        };
+        // An IPv6 literal: hex digits, colons, and dots for an embedded IPv4 address.
+        let inner = &host[1..host.len() - 1];
+        let ok = !inner.is_empty()
+            && inner
+                .bytes()
+                .all(|b| b.is_ascii_hexdigit() || matches!(b, b':' | b'.'));
+        (host, port, ok)
     } else {
-        match authority.rsplit_once(':') {
+        let (host, port) = match authority.rsplit_once(':') {
             Some((host, port)) => (host, Some(port)),
             None => (authority, None),
-        }
+        };
+        let ok = !host.is_empty()
+            && host
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_'));
+        (host, port, ok)
     };
-    let host_ok = !host.is_empty()
-        && host.bytes().all(|b| {
-            b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_' | b'[' | b']' | b':')
-        });
     let port = match port {
         None => None,
         Some(digits)

@@ -153,7 +153,7 @@ struct Settings<C> {
     #[cfg(feature = "cookie")]
     cookies: Vec<String>,
     #[cfg(feature = "cookie")]
-    csrf_allowed_origins: Vec<String>,
+    csrf_allowed_origins: Vec<crate::source::Origin>,
 }
 
 impl<C, H> JwtAuthBuilder<C, StaticKeys, H> {
@@ -374,11 +374,10 @@ impl<C, P, H> JwtAuthBuilder<C, P, H> {
     #[cfg(feature = "cookie")]
     pub fn csrf_allowed_origin(mut self, origin: impl Into<String>) -> Self {
         // Checked now, so that `build()` reports the first mistake whatever the call order.
-        let origin = origin.into();
-        if let Err(error) = crate::source::CookieSource::new("").allow_origin(&origin) {
-            self.fail(error);
+        match crate::source::Origin::allowed(&origin.into()) {
+            Ok(origin) => self.settings.csrf_allowed_origins.push(origin),
+            Err(error) => self.fail(error),
         }
-        self.settings.csrf_allowed_origins.push(origin);
         self
     }
 
@@ -443,10 +442,8 @@ where
         }
         #[cfg(feature = "cookie")]
         for name in cookies {
-            let mut source = crate::source::CookieSource::new(name);
-            for origin in &csrf_allowed_origins {
-                source = source.allow_origin(origin)?;
-            }
+            let source =
+                crate::source::CookieSource::new(name).with_allowed_origins(&csrf_allowed_origins);
             sources.push(Box::new(source));
         }
         self.provider.check()?;
