@@ -362,6 +362,9 @@ async fn allowed_origins_are_normalised_and_validated() {
         "app.example.com",
         "https://app.example.com/x",
         "https://u@app.example.com",
+        "https://app:example.com:443",
+        "https://[app.example.com]",
+        "https://[]:443",
     ] {
         assert!(
             CookieSource::new("session").allow_origin(origin).is_err(),
