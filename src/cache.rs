@@ -11,12 +11,13 @@
 //! Per-request checks still run on a hit: the token sources' transport rules before the lookup, the
 //! claims-check hook after it. Shards with their own locks keep concurrent hits from contending on one
 //! lock. Memory is bounded by the entry count: each entry holds the token (at most the token size cap,
-//! 8 KiB by default), the claims and about 150 bytes of bookkeeping.
+//! 8 KiB by default), the claims and about 155 bytes of bookkeeping.
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
+use std::ops::Range;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::claims::VerifiedHeader;
 use crate::verify::Window;
@@ -42,18 +43,24 @@ struct Entry<C> {
     token_kid: Option<Arc<str>>,
     fingerprint: u64,
     window: Window,
-    cached_until: Instant,
+    payload: Range<u32>,
+    /// Since the epoch, on the clock the time window is judged by: a hit reads the clock once.
+    cached_until: Duration,
 }
 
-/// What a hit gives back: the claims and header to insert, and what must still be checked.
+/// What a hit gives back: the claims (and the header, when asked) to insert, and what must still be
+/// checked.
 pub(crate) struct Hit<C> {
     pub(crate) claims: C,
-    pub(crate) header: VerifiedHeader,
+    pub(crate) alg: jsonwebtoken::Algorithm,
+    pub(crate) header: Option<VerifiedHeader>,
     /// The `kid` the token itself carried (not the key's), to look the key up again; shared so that a
     /// hit does not allocate for it.
     pub(crate) token_kid: Option<Arc<str>>,
     pub(crate) fingerprint: u64,
     pub(crate) window: Window,
+    /// Where the token's payload is, so that a hit need not search for it.
+    pub(crate) payload: Range<usize>,
 }
 
 /// What a verification adds to the cache.
@@ -63,6 +70,7 @@ pub(crate) struct Verified<'a, C> {
     pub(crate) token_kid: Option<&'a str>,
     pub(crate) fingerprint: u64,
     pub(crate) window: Window,
+    pub(crate) payload: Range<usize>,
 }
 
 impl<C: Clone> TokenCache<C> {
@@ -88,25 +96,35 @@ impl<C: Clone> TokenCache<C> {
             .unwrap_or_else(PoisonError::into_inner)
     }
 
-    pub(crate) fn get(&self, token: &str) -> Option<Hit<C>> {
-        let hash = hash(token.as_bytes());
+    /// The entry for `token`, if it is younger than the TTL at `now` (since the epoch); its header only
+    /// `with_header`.
+    pub(crate) fn get(&self, token: &[u8], now: Duration, with_header: bool) -> Option<Hit<C>> {
+        let hash = hash(token);
         let shard = self.shard(hash);
         let entry = shard.get(&hash)?;
-        if *entry.token != *token || Instant::now() >= entry.cached_until {
+        if entry.token.as_bytes() != token || now >= entry.cached_until {
             return None;
         }
         Some(Hit {
             claims: entry.claims.clone(),
-            header: entry.header.clone(),
+            alg: entry.header.alg(),
+            header: with_header.then(|| entry.header.clone()),
             token_kid: entry.token_kid.clone(),
             fingerprint: entry.fingerprint,
             window: entry.window,
+            payload: entry.payload.start as usize..entry.payload.end as usize,
         })
     }
 
-    pub(crate) fn insert(&self, token: &str, verified: Verified<'_, C>) {
+    pub(crate) fn insert(&self, token: &str, verified: Verified<'_, C>, now: Duration) {
+        // Offsets in 32 bits keep the entry small; a token of 4 GiB is not cached.
+        let (Ok(start), Ok(end)) = (
+            u32::try_from(verified.payload.start),
+            u32::try_from(verified.payload.end),
+        ) else {
+            return;
+        };
         let hash = hash(token.as_bytes());
-        let now = Instant::now();
         let entry = Entry {
             token: token.into(),
             claims: verified.claims.clone(),
@@ -114,7 +132,8 @@ impl<C: Clone> TokenCache<C> {
             token_kid: verified.token_kid.map(Into::into),
             fingerprint: verified.fingerprint,
             window: verified.window,
-            cached_until: now + self.ttl,
+            payload: start..end,
+            cached_until: now.saturating_add(self.ttl),
         };
         let mut shard = self.shard(hash);
         if shard.len() >= self.per_shard && !shard.contains_key(&hash) {
@@ -194,6 +213,7 @@ mod tests {
                 not_before: None,
                 expires: None,
             },
+            payload: 2..3,
         }
     }
 
@@ -202,11 +222,15 @@ mod tests {
         let header = VerifiedHeader::new(Algorithm::HS256, None, None);
         let cache = TokenCache::new(100, Duration::from_millis(50));
         let claims = "claims".to_owned();
-        cache.insert("a.b.c", verified(&claims, &header));
-        assert_eq!(cache.get("a.b.c").unwrap().claims, "claims");
-        assert!(cache.get("a.b.d").is_none());
-        std::thread::sleep(Duration::from_millis(60));
-        assert!(cache.get("a.b.c").is_none(), "served past its TTL");
+        let at = |millis| Duration::from_secs(1_700_000_000) + Duration::from_millis(millis);
+        cache.insert("a.b.c", verified(&claims, &header), at(0));
+        assert_eq!(cache.get(b"a.b.c", at(49), false).unwrap().claims, "claims");
+        assert!(cache.get(b"a.b.d", at(0), false).is_none());
+        assert!(cache.get(b"a.b.", at(0), false).is_none());
+        assert!(
+            cache.get(b"a.b.c", at(50), false).is_none(),
+            "served past its TTL"
+        );
     }
 
     #[test]
@@ -214,8 +238,9 @@ mod tests {
         let header = VerifiedHeader::new(Algorithm::HS256, None, None);
         let cache = TokenCache::new(64, Duration::from_secs(60));
         let claims = String::new();
+        let now = Duration::from_secs(1_700_000_000);
         for i in 0..10_000 {
-            cache.insert(&format!("token-{i}"), verified(&claims, &header));
+            cache.insert(&format!("token-{i}"), verified(&claims, &header), now);
         }
         assert!(cache.len() <= 64, "{}", cache.len());
     }

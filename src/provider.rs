@@ -21,6 +21,7 @@
 //! ```
 
 use std::borrow::Cow;
+use std::fmt;
 use std::future::Future;
 use std::sync::Arc;
 
@@ -32,12 +33,12 @@ use crate::key::Key;
 /// What the layer knows of a token before its signature is checked: enough to choose a key.
 ///
 /// Everything here is attacker-controlled until the signature verifies.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct TokenHeader<'a> {
     alg: Algorithm,
     kid: Option<Cow<'a, str>>,
     /// The encoded payload, for providers that route by `iss` before the signature is checked.
-    payload: Option<Cow<'a, str>>,
+    payload: Option<Cow<'a, [u8]>>,
 }
 
 impl<'a> TokenHeader<'a> {
@@ -52,7 +53,12 @@ impl<'a> TokenHeader<'a> {
 
     /// The same header with the token's encoded payload, so that [`TokenHeader::unverified_issuer`] can
     /// read it (for tests and custom providers).
-    pub fn with_payload(mut self, payload: &'a str) -> Self {
+    pub fn with_payload(self, payload: &'a str) -> Self {
+        self.with_payload_bytes(payload.as_bytes())
+    }
+
+    /// The same, from the token's bytes: a cache hit has not checked them as UTF-8, and need not.
+    pub(crate) fn with_payload_bytes(mut self, payload: &'a [u8]) -> Self {
         self.payload = Some(Cow::Borrowed(payload));
         self
     }
@@ -61,7 +67,7 @@ impl<'a> TokenHeader<'a> {
         Self {
             alg,
             kid,
-            payload: Some(Cow::Borrowed(payload)),
+            payload: Some(Cow::Borrowed(payload.as_bytes())),
         }
     }
 
@@ -84,7 +90,7 @@ impl<'a> TokenHeader<'a> {
             return Ok(None);
         };
         let decoded = base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .decode(payload.as_bytes())
+            .decode(payload)
             .map_err(|_| InvalidToken::Malformed)?;
         let mut issuer = None;
         crate::json::parse_object(&decoded, 16, |name, value| {
@@ -106,6 +112,17 @@ impl<'a> TokenHeader<'a> {
             kid: self.kid.map(|kid| Cow::Owned(kid.into_owned())),
             payload: self.payload.map(|payload| Cow::Owned(payload.into_owned())),
         }
+    }
+}
+
+impl fmt::Debug for TokenHeader<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The payload is unverified and may hold personal data: its length only.
+        f.debug_struct("TokenHeader")
+            .field("alg", &self.alg)
+            .field("kid", &self.kid)
+            .field("payload_len", &self.payload.as_ref().map(|p| p.len()))
+            .finish()
     }
 }
 

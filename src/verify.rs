@@ -6,7 +6,7 @@
 
 use std::borrow::Cow;
 use std::str::FromStr;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -116,6 +116,13 @@ enum Kid {
 
 impl Parsed<'_> {
     /// What a key provider needs to know.
+    /// Where the payload is in the token.
+    pub(crate) fn payload_range(&self) -> std::ops::Range<usize> {
+        // The signing input is the token's start: `header.payload`.
+        let end = self.signing_input.len();
+        end - self.payload.len()..end
+    }
+
     pub(crate) fn header(&self) -> TokenHeader<'_> {
         let kid = match &self.kid {
             None => None,
@@ -138,9 +145,14 @@ pub(crate) struct Window {
 
 /// The current time in whole seconds since the epoch.
 pub(crate) fn now() -> u64 {
+    unix_now().as_secs()
+}
+
+/// The current time since the epoch.
+pub(crate) fn unix_now() -> Duration {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
-        .map_or(0, |elapsed| elapsed.as_secs())
+        .unwrap_or_default()
 }
 
 /// Verifies tokens under one policy; the keys carry their backend state.

@@ -149,6 +149,52 @@ async fn a_hit_still_runs_the_claims_check_and_the_transport_rules() {
         .assert_refused(400, Some("invalid_request"));
 }
 
+/// With the default source a hit is looked up before the token's syntax pass: a cached token must still
+/// be refused in every field the `Bearer` source refuses, and found in every form it accepts.
+#[tokio::test]
+async fn a_cached_token_in_a_field_bearer_refuses_is_still_refused() {
+    let _serial = SERIAL.lock().await;
+    let layer = builder().build().unwrap();
+    let token = hs256(&claims());
+    let before = verifications();
+    run(&layer, bearer(&token)).await.assert_ok();
+    let with = |values: &[String]| {
+        let mut request = http::Request::get("/me").body(String::new()).unwrap();
+        for value in values {
+            request
+                .headers_mut()
+                .append("authorization", value.parse().unwrap());
+        }
+        request
+    };
+    for value in [
+        format!("Bearer\t{token}"),
+        format!("Bearer \t{token}"),
+        format!("Bearer {token} extra"),
+        format!("Bearer {token},"),
+        format!("Bearer \"{token}\""),
+    ] {
+        run(&layer, with(std::slice::from_ref(&value)))
+            .await
+            .assert_refused(400, Some("invalid_request"));
+    }
+    let twice = [format!("Bearer {token}"), format!("Bearer {token}")];
+    run(&layer, with(&twice))
+        .await
+        .assert_refused(400, Some("invalid_request"));
+    run(&layer, with(&[format!("Basic {token}")]))
+        .await
+        .assert_refused(401, None);
+    for value in [
+        format!("bearer {token}"),
+        format!("BEARER   {token}"),
+        format!("  Bearer {token}  "),
+    ] {
+        run(&layer, with(&[value])).await.assert_ok();
+    }
+    assert_eq!(verifications() - before, 1, "every accepted form was a hit");
+}
+
 #[tokio::test]
 async fn removing_or_replacing_the_key_invalidates_what_it_verified() {
     let _serial = SERIAL.lock().await;

@@ -906,18 +906,19 @@ async fn verified_header_beside_the_claims() {
         ])
         .issuer(ISSUER)
         .audience(AUDIENCE)
+        .verified_header()
         .build()
         .unwrap();
-    let (status, body) = header_echo(
-        &layer,
-        bearer(&token(Algorithm::HS256, &claims(), Some("k1"))),
-    )
-    .await;
-    assert_eq!(status, StatusCode::OK);
-    assert_eq!(body["alg"], "HS256");
-    assert_eq!(body["kid"], "k1");
-    assert_eq!(body["typ"], "JWT");
-    assert_eq!(body["sub"], "user-1");
+    let hs256 = token(Algorithm::HS256, &claims(), Some("k1"));
+    // Verified, then served from the cache: the header either way.
+    for _ in 0..2 {
+        let (status, body) = header_echo(&layer, bearer(&hs256)).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(body["alg"], "HS256");
+        assert_eq!(body["kid"], "k1");
+        assert_eq!(body["typ"], "JWT");
+        assert_eq!(body["sub"], "user-1");
+    }
 
     let (status, body) = header_echo(
         &layer,
@@ -943,7 +944,20 @@ async fn verified_header_beside_the_claims() {
 }
 
 fn layer_without_kid() -> JwtAuthLayer<RegisteredClaims> {
-    layer()
+    builder().verified_header().build().unwrap()
+}
+
+#[tokio::test]
+async fn no_verified_header_unless_asked() {
+    let token = hs256(&claims());
+    for layer in [layer(), builder().no_cache().build().unwrap()] {
+        for _ in 0..2 {
+            let (status, body) = header_echo(&layer, bearer(&token)).await;
+            assert_eq!(status, StatusCode::OK);
+            assert_eq!(body["sub"], "user-1");
+            assert_eq!(body["alg"], Value::Null, "{body}");
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------------------------------------
