@@ -6,10 +6,11 @@
 # Builds the server (benches/http_load/server.rs, `cargo build --release --example bench_server`), then
 # for ROUNDS rounds runs each mode in turn (A B C … A B C …, so that all share the machine's noise): start
 # the server on 127.0.0.1 (ephemeral port), check with curl that it answers 200 with its token and 401
-# without it or with a forged one (200 without a token in mode `none`), warm up, load it with wrk, stop it.
+# without it or with a forged one (200 without a token in modes `none` and `passthrough`), warm up, load it with wrk, stop it.
 # Prints per mode the median requests/s and p99 latency, the best requests/s, the server's CPU time per
 # request, each against `none`, and whether the layer with the cache keeps >= 0.95x the no-auth
-# requests/s (median). Exits non-zero only if something failed to run, whatever the verdict.
+# requests/s (the median over rounds of the ratio within each round: neighbouring runs share the machine's
+# state). Exits non-zero only if something failed to run, whatever the verdict.
 #
 # Every request carries the server's valid token, in every mode (also `none`), so that all modes are
 # loaded with the same requests. It is the same token for the whole run: "cache on" measures cache hits.
@@ -18,7 +19,7 @@
 # other load, or wrk's own limit): it is run again, at most RETRIES (2) times, then kept and flagged.
 #
 # Settings (environment): ROUNDS (5), DURATION (10s), WARMUP (3s), CONNECTIONS (32), THREADS (1),
-# MODES ("none hs256-cache hs256-nocache es256-cache es256-nocache hs256-cache-arc"), MIN_CPU, RETRIES, SERVER_CPUS (0)
+# MODES ("none passthrough hs256-cache hs256-nocache es256-cache es256-nocache hs256-cache-arc"), MIN_CPU, RETRIES, SERVER_CPUS (0)
 # and LOAD_CPUS (1): with taskset and at least 2 CPUs, the server and wrk are pinned to these (the
 # server's tokio runtime then has one worker per CPU it may use). wrk comes from Debian's `wrk` package:
 # installed with apt-get when missing and running as root, otherwise the script says how.
@@ -29,7 +30,7 @@ DURATION=${DURATION:-10s}
 WARMUP=${WARMUP:-3s}
 CONNECTIONS=${CONNECTIONS:-32}
 THREADS=${THREADS:-1}
-MODES=${MODES:-none hs256-cache hs256-nocache es256-cache es256-nocache hs256-cache-arc}
+MODES=${MODES:-none passthrough hs256-cache hs256-nocache es256-cache es256-nocache hs256-cache-arc}
 SERVER_CPUS=${SERVER_CPUS:-0}
 LOAD_CPUS=${LOAD_CPUS:-1}
 MIN_CPU=${MIN_CPU:-90}
@@ -115,7 +116,7 @@ check_server() {
     [ "$status" = 200 ] && [ "$body" = hello ] ||
         die "$mode: with its token, expected 200 \"hello\", got $status \"$body\""
     local unauthenticated=401
-    [ "$mode" = none ] && unauthenticated=200
+    case "$mode" in none | passthrough) unauthenticated=200 ;; esac
     status=$(curl -sS -o /dev/null -w '%{http_code}' "$url/me")
     [ "$status" = "$unauthenticated" ] ||
         die "$mode: without a token, expected $unauthenticated, got $status"
@@ -204,19 +205,29 @@ for round in $(seq "$ROUNDS"); do
                 "$round" "$mode" "$rps" "$p99_us" "$cpu" "$per_request" "$status" "$errors"
             [[ "$status" == *discarded* ]] || break
         done
-        echo "$mode $rps $p99_us $cpu $per_request" >>"$work/results"
+        echo "$mode $rps $p99_us $cpu $per_request $round" >>"$work/results"
     done
 done
 
 field() { awk -v m="$1" -v c="$2" '$1 == m { print $c }' "$work/results"; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", a / b }'; }
+# The median over rounds of this mode's requests/s against `$2`'s in the same round: runs next to each
+# other share the machine's state, so this pairs away most of the drift between rounds.
+paired() {
+    awk -v m="$1" -v b="$2" '$1 == b { base[$6] = $2 } $1 == m { mine[$6] = $2 }
+        END { for (r in mine) if (r in base) print mine[r] / base[r] }' "$work/results" |
+        median | awk '{ printf "%.3f", $1 }'
+}
 
 echo
 base=$(field none 2 | median)
 base_best=$(field none 2 | sort -g | tail -n1)
 base_cpu=$(field none 5 | median)
-printf '%-14s %9s %9s %8s %10s %8s %10s %9s   %s\n' mode "req/s" "p99 (us)" "vs none" "best req/s" "vs none" \
-    "CPU us/req" "vs none" "req/s per round"
+# A layer that does nothing: what axum charges any layer, for reading the layer's own share.
+base_pt=""
+case " $MODES " in *" passthrough "*) base_pt=$(field passthrough 2 | median) ;; esac
+printf '%-14s %9s %9s %8s %8s %10s %8s %10s %9s   %s\n' mode "req/s" "p99 (us)" "vs none" "paired" \
+    "best req/s" "vs none" "CPU us/req" "vs none" "req/s per round"
 verdicts=()
 for mode in $MODES; do
     rps=$(field "$mode" 2 | median)
@@ -224,22 +235,28 @@ for mode in $MODES; do
     p99=$(field "$mode" 3 | median)
     per_request=$(field "$mode" 5 | median)
     rounds=$(awk -v m="$mode" '$1 == m { printf "%s%.0f", sep, $2; sep = " " }' "$work/results")
-    r=- rb=- rc=-
+    r=- rb=- rc=- rp=-
     if [ -n "$base" ]; then
         r=$(ratio "$rps" "$base")
+        rp=$(paired "$mode" none)
         rb=$(ratio "$best" "$base_best")
         rc=$(ratio "$base_cpu" "$per_request")
     fi
-    printf '%-14s %9.0f %9.1f %7sx %10.0f %7sx %10s %8sx   %s\n' "$mode" "$rps" "$p99" "$r" "$best" "$rb" \
-        "$per_request" "$rc" "$rounds"
+    printf '%-14s %9.0f %9.1f %7sx %7sx %10.0f %7sx %10s %8sx   %s\n' "$mode" "$rps" "$p99" "$r" "$rp" \
+        "$best" "$rb" "$per_request" "$rc" "$rounds"
     if [ -n "$base" ] && [[ "$mode" == *-cache || "$mode" == *-cache-* ]]; then
         verdict="NOT MET"
-        awk -v r="$r" -v t="$TARGET" 'BEGIN { exit !(r >= t) }' && verdict=MET
-        verdicts+=("  $mode: ${r}x the no-auth requests/s (median; best-of ${rb}x, CPU per request ${rc}x): $verdict")
+        awk -v r="$rp" -v t="$TARGET" 'BEGIN { exit !(r >= t) }' && verdict=MET
+        against_layer=""
+        if [ -n "$base_pt" ]; then
+            against_layer="; against the do-nothing layer $(paired "$mode" passthrough)x"
+        fi
+        verdicts+=("  $mode: ${rp}x the no-auth requests/s (paired by round; medians ${r}x, best-of ${rb}x, CPU per request ${rc}x${against_layer}): $verdict")
     fi
 done
-echo "(medians over $ROUNDS rounds; best = the highest requests/s; CPU us/req = the server's CPU time per"
-echo " answered request, and its 'vs none' = none's / this mode's: the throughput ratio of a server-bound run)"
+echo "(medians over $ROUNDS rounds; paired = the median of each round's ratio to none in that round; best ="
+echo " the highest requests/s; CPU us/req = the server's CPU time per answered request, and its 'vs none' ="
+echo " none's / this mode's: the throughput ratio of a server-bound run)"
 if [ ${#verdicts[@]} -gt 0 ]; then
     echo "target: the layer with the cache keeps >= ${TARGET}x the no-auth throughput"
     printf '%s\n' "${verdicts[@]}"

@@ -5,7 +5,8 @@
 //! cargo run --release --example bench_server -- <mode> [addr]
 //! ```
 //!
-//! Modes: `none` (no layer), `hs256-cache`, `hs256-nocache`, `es256-cache`, `es256-nocache` (the layer with
+//! Modes: `none` (no layer), `passthrough` (no authentication, a layer that does nothing: what any
+//! tower layer costs in axum, to read the others against), `hs256-cache`, `hs256-nocache`, `es256-cache`, `es256-nocache` (the layer with
 //! a static HS256 or ES256 key, verified-token cache on or off). `addr` defaults to `127.0.0.1:0`.
 //!
 //! At start it prints two lines on stdout: `token <jwt>` (a valid token for this server, minted with the
@@ -28,7 +29,8 @@ const ISSUER: &str = "https://issuer.example.com";
 const AUDIENCE: &str = "https://api.example.com";
 /// The handlers' answer, the same with and without the layer.
 const BODY: &str = "hello";
-const MODES: &str = "none, hs256-cache, hs256-nocache, es256-cache, es256-nocache, hs256-cache-arc";
+const MODES: &str =
+    "none, passthrough, hs256-cache, hs256-nocache, es256-cache, es256-nocache, hs256-cache-arc";
 
 /// The handler of the application without authentication.
 async fn open() -> &'static str {
@@ -84,6 +86,11 @@ fn app(mode: &str) -> Result<(Router, String), String> {
         "none" => {
             let token = token(Algorithm::HS256, &EncodingKey::from_secret(SECRET))?;
             return Ok((Router::new().route("/me", get(open)), token));
+        }
+        "passthrough" => {
+            let token = token(Algorithm::HS256, &EncodingKey::from_secret(SECRET))?;
+            let identity = tower::util::MapRequestLayer::new(|r: axum::extract::Request| r);
+            return Ok((Router::new().route("/me", get(open)).layer(identity), token));
         }
         "hs256-cache" => (Algorithm::HS256, true),
         "hs256-nocache" => (Algorithm::HS256, false),
