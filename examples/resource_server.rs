@@ -28,6 +28,7 @@
 use std::env;
 use std::process::ExitCode;
 use std::str::FromStr;
+use std::sync::Arc;
 
 use axum::routing::get;
 use axum::{Json, Router};
@@ -73,7 +74,11 @@ async fn run() -> Result<(), String> {
         .map_err(|e| format!("server error: {e}"))
 }
 
-async fn me(Claims(claims): Claims<RegisteredClaims>) -> Json<RegisteredClaims> {
+/// The claims as the layer hands them over: shared, so that a cache hit and the `Claims` extractor copy
+/// a pointer, not the claims.
+type UserClaims = Arc<RegisteredClaims>;
+
+async fn me(Claims(claims): Claims<UserClaims>) -> Json<UserClaims> {
     Json(claims)
 }
 
@@ -84,8 +89,8 @@ fn var(name: &str) -> Option<String> {
 
 /// The layer, with static keys or with keys fetched over HTTP.
 enum Auth {
-    Static(JwtAuthLayer<RegisteredClaims>),
-    Remote(JwtAuthLayer<RegisteredClaims, RemoteJwks<DefaultClient>>),
+    Static(JwtAuthLayer<UserClaims>),
+    Remote(JwtAuthLayer<UserClaims, RemoteJwks<DefaultClient>>),
 }
 
 /// The key settings; exactly one may be given.
@@ -160,7 +165,7 @@ async fn auth_from_env() -> Result<Auth, String> {
                 .build()
                 .map_err(|e| format!("JWT_JWKS_URL: {e}"))?;
             remote_layer(
-                JwtAuthLayer::<RegisteredClaims>::builder().provider(jwks.clone()),
+                JwtAuthLayer::<UserClaims>::builder().provider(jwks.clone()),
                 jwks,
             )
             .await
@@ -174,14 +179,14 @@ async fn auth_from_env() -> Result<Auth, String> {
             let jwks = RemoteJwks::builder(discovery.jwks_uri)
                 .build()
                 .map_err(|e| format!("JWT_OIDC_ISSUER: {e}"))?;
-            let builder = JwtAuthLayer::<RegisteredClaims>::builder()
+            let builder = JwtAuthLayer::<UserClaims>::builder()
                 .provider(jwks.clone())
                 .issuer(discovery.issuer);
             remote_layer(builder, jwks).await
         }
         _ => {
             no_kid_with(setting)?;
-            let builder = JwtAuthLayer::<RegisteredClaims>::better_auth(&value)
+            let builder = JwtAuthLayer::<UserClaims>::better_auth(&value)
                 .map_err(|e| format!("BETTER_AUTH_URL: {e}"))?;
             let jwks = builder.key_provider().clone();
             tracing::info!(
@@ -209,7 +214,7 @@ fn static_layer(keys: Vec<Key>) -> Result<Auth, String> {
         }
         None => keys,
     };
-    let builder = options(JwtAuthLayer::<RegisteredClaims>::builder().keys(keys));
+    let builder = options(JwtAuthLayer::<UserClaims>::builder().keys(keys));
     builder
         .build()
         .map(Auth::Static)
@@ -217,7 +222,7 @@ fn static_layer(keys: Vec<Key>) -> Result<Auth, String> {
 }
 
 async fn remote_layer(
-    builder: JwtAuthBuilder<RegisteredClaims, RemoteJwks<DefaultClient>>,
+    builder: JwtAuthBuilder<UserClaims, RemoteJwks<DefaultClient>>,
     jwks: RemoteJwks<DefaultClient>,
 ) -> Result<Auth, String> {
     let layer = options(builder)
@@ -240,9 +245,7 @@ async fn remote_layer(
 }
 
 /// The options every key setting shares.
-fn options<P>(
-    mut builder: JwtAuthBuilder<RegisteredClaims, P>,
-) -> JwtAuthBuilder<RegisteredClaims, P> {
+fn options<P>(mut builder: JwtAuthBuilder<UserClaims, P>) -> JwtAuthBuilder<UserClaims, P> {
     if let Some(issuer) = var("JWT_ISSUER") {
         tracing::info!("requiring iss = {issuer:?}");
         builder = builder.issuer(issuer);
@@ -269,7 +272,7 @@ fn options<P>(
 }
 
 /// A non-empty `sub`, or a non-empty `user.id` (Better Auth's session cookie cache has no `sub`).
-fn has_identity(claims: &RegisteredClaims) -> bool {
+fn has_identity(claims: &UserClaims) -> bool {
     let user_id = claims
         .extra
         .get("user")

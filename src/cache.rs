@@ -4,7 +4,8 @@
 //! entry is keyed by the whole token (a fast hash of the signature's last bytes to find it, then a full
 //! comparison: a hash alone is never trusted) and served only while
 //! - the token is inside its `nbf`/`exp` window, leeway included, exactly as verification judges it;
-//! - the entry is younger than the cache TTL;
+//! - the entry is younger than the cache TTL (on the wall clock, like the token's window, so that a hit
+//!   reads the clock once);
 //! - the key a lookup returns for the token is still the key that verified it (same material and
 //!   algorithm), so a key set that removes or replaces a key invalidates what that key verified.
 //!
