@@ -648,8 +648,9 @@ where
     /// A cached verification of this exact token, if it is still inside its time window and the key that
     /// verified it is still the one a lookup returns. The claims check runs again.
     fn cached_outcome(&self, token: &[u8]) -> Option<Outcome<C, P::Future>> {
+        let cache = self.cache.as_ref()?;
         let now = crate::verify::unix_now();
-        let hit = self.cache.as_ref()?.get(token, now, self.verified_header)?;
+        let hit = cache.get(token, now, self.verified_header)?;
         if !self.verifier.still_valid(&hit.window, now.as_secs()) {
             return None;
         }
