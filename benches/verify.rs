@@ -166,9 +166,10 @@ fn remote_layer(
 /// nanoseconds) does not weigh on the fastest paths. The batch's requests are built just before.
 const BATCH: usize = 32;
 
-/// Mean time per call over the batches it was given (interleaving is done by the caller).
-#[derive(Default, Clone, Copy)]
-struct Timer(Duration, u32);
+/// Time per call in each batch it was given (interleaving is done by the caller); reported as the median
+/// over batches, so that a burst of the machine's other load moves no figure.
+#[derive(Default, Clone)]
+struct Timer(Vec<Duration>);
 
 impl Timer {
     fn time<T>(&mut self, mut f: impl FnMut() -> T) {
@@ -176,17 +177,18 @@ impl Timer {
     }
 
     fn time_each<I, T>(&mut self, inputs: Vec<I>, mut f: impl FnMut(I) -> T) {
-        let count = inputs.len() as u32;
+        let count = inputs.len().max(1) as u32;
         let start = Instant::now();
         for input in inputs {
             std::hint::black_box(f(input));
         }
-        self.0 += start.elapsed();
-        self.1 += count;
+        self.0.push(start.elapsed() / count);
     }
 
-    fn mean(&self) -> Duration {
-        self.0 / self.1.max(1)
+    fn median(&self) -> Duration {
+        let mut batches = self.0.clone();
+        batches.sort_unstable();
+        batches.get(batches.len() / 2).copied().unwrap_or_default()
     }
 }
 
@@ -323,12 +325,12 @@ fn bench(c: &mut Criterion) {
         ) = (floor, ours, hit, hit_shared, fetched, bare);
         rows.push(Row {
             alg,
-            floor: floor.mean(),
-            uncached: ours.mean(),
-            remote: remote.is_some().then(|| fetched.mean()),
-            hit: hit.mean(),
-            hit_shared: hit_shared.mean(),
-            bare: bare.mean(),
+            floor: floor.median(),
+            uncached: ours.median(),
+            remote: remote.is_some().then(|| fetched.median()),
+            hit: hit.median(),
+            hit_shared: hit_shared.median(),
+            bare: bare.median(),
         });
     }
 
@@ -391,8 +393,8 @@ fn bench(c: &mut Criterion) {
     let (floor, none, junk, forged): (Timer, Timer, Timer, Timer) = (floor, none, junk, forged);
 
     println!(
-        "\nSame run, interleaved, timed in batches of {BATCH}; ratios against jsonwebtoken::decode of the \
-         same token (the floor)."
+        "\nSame run, interleaved, timed in batches of {BATCH} (medians over batches); ratios against \
+         jsonwebtoken::decode of the same token (the floor)."
     );
     println!(
         "A hit's own cost is the call through the layer minus the same call without it (the inner \
@@ -427,17 +429,17 @@ fn bench(c: &mut Criterion) {
     }
     println!(
         "  rejections vs one HS256 verification ({:.2?}):",
-        floor.mean()
+        floor.median()
     );
     for (what, timer) in [
-        ("no token", none),
-        ("garbage token", junk),
-        ("bad signature", forged),
+        ("no token", &none),
+        ("garbage token", &junk),
+        ("bad signature", &forged),
     ] {
         println!(
             "    {what:<14} {:.2?} = {:.2}x",
-            timer.mean(),
-            ratio(timer.mean(), floor.mean())
+            timer.median(),
+            ratio(timer.median(), floor.median())
         );
     }
     let find = |alg| rows.iter().find(|r| r.alg == alg).unwrap();
@@ -470,7 +472,7 @@ fn bench(c: &mut Criterion) {
             verdict(hit_es >= 250.0)
         );
     }
-    let garbage_ratio = ratio(junk.mean(), floor.mean());
+    let garbage_ratio = ratio(junk.median(), floor.median());
     println!(
         "    garbage rejection cheaper than one HS256 verification ({garbage_ratio:.2}x): {}",
         verdict(garbage_ratio < 1.0)
