@@ -1,4 +1,4 @@
-//! What the layer puts into the request: the claims, as your type, and the verified header.
+//! What the layer puts into the request: the claims, as your type, and (when asked) the verified header.
 //!
 //! Use your own `C: DeserializeOwned`, or [`RegisteredClaims`], which keeps the registered claims typed and
 //! every other claim in a map.
@@ -22,7 +22,8 @@ use std::sync::Arc;
 use jsonwebtoken::Algorithm;
 use serde::{Deserialize, Deserializer, Serialize};
 
-/// The header of a verified token, inserted into the request extensions beside the claims.
+/// The header of a verified token, inserted into the request extensions beside the claims by a layer
+/// built with [`JwtAuthBuilder::verified_header`](crate::JwtAuthBuilder::verified_header).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VerifiedHeader {
     alg: Algorithm,
