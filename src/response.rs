@@ -179,7 +179,8 @@ pin_project! {
     #[project = KindProj]
     enum Kind<B> {
         Inner { #[pin] body: B },
-        Refusal { data: Option<Bytes> },
+        // Boxed: the wrapper adds one word to the inner body, not a `Bytes`, to every response moved.
+        Refusal { data: Option<Box<Bytes>> },
     }
 }
 
@@ -193,7 +194,7 @@ impl<B> ResponseBody<B> {
     pub(crate) fn refusal(data: Bytes) -> Self {
         Self {
             kind: Kind::Refusal {
-                data: (!data.is_empty()).then_some(data),
+                data: (!data.is_empty()).then(|| Box::new(data)),
             },
         }
     }
@@ -212,7 +213,7 @@ where
     ) -> Poll<Option<Result<Frame<Bytes>, B::Error>>> {
         match self.project().kind.project() {
             KindProj::Inner { body } => body.poll_frame(cx),
-            KindProj::Refusal { data } => Poll::Ready(data.take().map(|d| Ok(Frame::data(d)))),
+            KindProj::Refusal { data } => Poll::Ready(data.take().map(|d| Ok(Frame::data(*d)))),
         }
     }
 

@@ -37,7 +37,8 @@ pin_project! {
         P: KeyProvider,
     {
         Inner { #[pin] future: S::Future },
-        Refused { response: Option<Response<Bytes>> },
+        // Boxed: a refusal pays for it, not every accepted request's future.
+        Refused { response: Option<Box<Response<Bytes>>> },
         // Boxed: only the asynchronous path pays for carrying the service and the request.
         AwaitingKey { #[pin] lookup: P::Future, deferred: Option<Box<Deferred<S, ReqBody, C, P>>> },
     }
@@ -66,7 +67,7 @@ where
     pub(crate) fn refused(response: Response<Bytes>) -> Self {
         Self {
             state: State::Refused {
-                response: Some(response),
+                response: Some(Box::new(response)),
             },
         }
     }
@@ -117,7 +118,7 @@ where
                     let response = response
                         .take()
                         .expect("ResponseFuture polled after completion");
-                    return Poll::Ready(Ok(response.map(ResponseBody::refusal)));
+                    return Poll::Ready(Ok((*response).map(ResponseBody::refusal)));
                 }
                 StateProj::AwaitingKey { lookup, deferred } => {
                     let key = ready!(lookup.poll(cx));
@@ -138,7 +139,7 @@ where
                             });
                         }
                         Err(response) => state.set(State::Refused {
-                            response: Some(*response),
+                            response: Some(response),
                         }),
                     }
                 }
