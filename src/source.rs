@@ -108,10 +108,17 @@ const MALFORMED: Extracted<'static> = Extracted::Invalid(InvalidRequest::Malform
 
 /// The token's bytes in a `Bearer` field, before the token's own syntax is checked; or what the field
 /// is when it holds no bearer token.
+/// `Bearer ` in any case, compared as one word: the ASCII case bit is set on the letters only.
+fn is_bearer_and_space(scheme: &[u8]) -> bool {
+    let mut word = [0u8; 8];
+    word[..7].copy_from_slice(scheme);
+    u64::from_le_bytes(word) | 0x0000_2020_2020_2020 == u64::from_le_bytes(*b"bearer \0")
+}
+
 fn locate_bearer(value: &[u8]) -> Result<&[u8], Extracted<'_>> {
     // What clients send: `Bearer <token>`, one space, nothing around it.
     if let Some((scheme, token)) = value.split_at_checked(7)
-        && scheme.eq_ignore_ascii_case(b"bearer ")
+        && is_bearer_and_space(scheme)
         && token.first().is_some_and(|b| !b.is_ascii_whitespace())
         && token.last().is_some_and(|b| !b.is_ascii_whitespace())
     {
