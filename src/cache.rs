@@ -5,7 +5,8 @@
 //! comparison: a hash alone is never trusted) and served only while
 //! - the token is inside its `nbf`/`exp` window, leeway included, exactly as verification judges it;
 //! - the entry is younger than the cache TTL (on the wall clock, like the token's window, so that a hit
-//!   reads the clock once);
+//!   reads the clock once; see [`crate::clock`] for which clock, and how a coarse one is read
+//!   conservatively);
 //! - the key a lookup returns for the token is still the key that verified it (same material and
 //!   algorithm), so a key set that removes or replaces a key invalidates what that key verified.
 //!
@@ -21,6 +22,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use crate::claims::VerifiedHeader;
+use crate::clock::{HitClock, TimeBounds};
 use crate::verify::Window;
 
 /// Bytes at the end of the token (in its signature) that are hashed.
@@ -33,6 +35,7 @@ pub(crate) struct TokenCache<C> {
     shards: Box<[Mutex<Shard<C>>]>,
     per_shard: usize,
     ttl: Duration,
+    clock: HitClock,
 }
 
 type Shard<C> = HashMap<u64, Entry<C>, BuildHasherDefault<AlreadyHashed>>;
@@ -59,9 +62,8 @@ pub(crate) struct Hit<C> {
     /// hit does not allocate for it.
     pub(crate) token_kid: Option<Arc<str>>,
     pub(crate) fingerprint: u64,
-    pub(crate) window: Window,
     /// Where the token's payload is, so that a hit need not search for it.
-    pub(crate) payload: Range<usize>,
+    pub(crate) payload: Range<u32>,
 }
 
 /// What a verification adds to the cache.
@@ -86,7 +88,13 @@ impl<C: Clone> TokenCache<C> {
             shards,
             per_shard,
             ttl,
+            clock: HitClock::new(),
         }
+    }
+
+    /// The time as a hit judges it.
+    pub(crate) fn now(&self) -> TimeBounds {
+        self.clock.now()
     }
 
     fn shard(&self, hash: u64) -> MutexGuard<'_, Shard<C>> {
@@ -97,13 +105,23 @@ impl<C: Clone> TokenCache<C> {
             .unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// The entry for `token`, if it is younger than the TTL at `now` (since the epoch); its header only
-    /// `with_header`.
-    pub(crate) fn get(&self, token: &[u8], now: Duration, with_header: bool) -> Option<Hit<C>> {
+    /// The entry for `token`, if it is younger than the TTL at the latest time `now` allows and its
+    /// token's time window is still `valid`; its header only `with_header`.
+    #[inline]
+    pub(crate) fn get(
+        &self,
+        token: &[u8],
+        now: TimeBounds,
+        valid: impl FnOnce(&Window) -> bool,
+        with_header: bool,
+    ) -> Option<Hit<C>> {
         let hash = hash(token);
         let shard = self.shard(hash);
         let entry = shard.get(&hash)?;
-        if entry.token.as_bytes() != token || now >= entry.cached_until {
+        if entry.token.as_bytes() != token
+            || now.latest >= entry.cached_until
+            || !valid(&entry.window)
+        {
             return None;
         }
         Some(Hit {
@@ -112,8 +130,7 @@ impl<C: Clone> TokenCache<C> {
             header: with_header.then(|| entry.header.clone()),
             token_kid: entry.token_kid.clone(),
             fingerprint: entry.fingerprint,
-            window: entry.window,
-            payload: entry.payload.start as usize..entry.payload.end as usize,
+            payload: entry.payload.clone(),
         })
     }
 
@@ -159,23 +176,29 @@ impl<C: Clone> TokenCache<C> {
 /// tokens are inserted and a valid signature cannot be chosen, so its tail spreads entries as well as the
 /// whole token would, and a collision only costs a miss (the full token is compared).
 fn hash(bytes: &[u8]) -> u64 {
-    let bytes = bytes
-        .get(bytes.len().saturating_sub(HASHED_TAIL)..)
-        .unwrap_or(bytes);
-    const MULTIPLIER: u64 = 0x9E37_79B9_7F4A_7C15;
     let mut hash = 0x243F_6A88_85A3_08D3 ^ bytes.len() as u64;
-    let mut words = bytes.chunks_exact(8);
-    for word in &mut words {
-        let mut buffer = [0u8; 8];
-        buffer.copy_from_slice(word);
-        hash = (hash ^ u64::from_le_bytes(buffer))
-            .wrapping_mul(MULTIPLIER)
-            .rotate_left(29);
+    let tail = bytes.len().saturating_sub(HASHED_TAIL);
+    match <&[u8; HASHED_TAIL]>::try_from(&bytes[tail..]) {
+        // Every real token: a fixed-size block, hashed without a copy.
+        Ok(block) => {
+            for word in block.as_chunks::<8>().0 {
+                hash = mix(hash, u64::from_le_bytes(*word));
+            }
+        }
+        Err(_) => {
+            for piece in bytes.chunks(8) {
+                let mut word = [0u8; 8];
+                word[..piece.len()].copy_from_slice(piece);
+                hash = mix(hash, u64::from_le_bytes(word));
+            }
+        }
     }
-    let mut last = [0u8; 8];
-    last[..words.remainder().len()].copy_from_slice(words.remainder());
-    hash = (hash ^ u64::from_le_bytes(last)).wrapping_mul(MULTIPLIER);
     hash ^ (hash >> 32)
+}
+
+fn mix(hash: u64, word: u64) -> u64 {
+    const MULTIPLIER: u64 = 0x9E37_79B9_7F4A_7C15;
+    (hash ^ word).wrapping_mul(MULTIPLIER).rotate_left(29)
 }
 
 /// The map's keys are already hashes.
@@ -223,14 +246,30 @@ mod tests {
         let header = VerifiedHeader::new(Algorithm::HS256, None, None);
         let cache = TokenCache::new(100, Duration::from_millis(50));
         let claims = "claims".to_owned();
-        let at = |millis| Duration::from_secs(1_700_000_000) + Duration::from_millis(millis);
-        cache.insert("a.b.c", verified(&claims, &header), at(0));
-        assert_eq!(cache.get(b"a.b.c", at(49), false).unwrap().claims, "claims");
-        assert!(cache.get(b"a.b.d", at(0), false).is_none());
-        assert!(cache.get(b"a.b.", at(0), false).is_none());
+        let time = |millis| Duration::from_secs(1_700_000_000) + Duration::from_millis(millis);
+        let at = |millis| TimeBounds::exact(time(millis));
+        cache.insert("a.b.c", verified(&claims, &header), time(0));
+        assert_eq!(
+            cache.get(b"a.b.c", at(49), |_| true, false).unwrap().claims,
+            "claims"
+        );
+        assert!(cache.get(b"a.b.d", at(0), |_| true, false).is_none());
         assert!(
-            cache.get(b"a.b.c", at(50), false).is_none(),
+            cache.get(b"a.b.c", at(1), |_| false, false).is_none(),
+            "served outside its time window"
+        );
+        assert!(cache.get(b"a.b.", at(0), |_| true, false).is_none());
+        assert!(
+            cache.get(b"a.b.c", at(50), |_| true, false).is_none(),
             "served past its TTL"
+        );
+        let late = TimeBounds {
+            earliest: time(40),
+            latest: time(50),
+        };
+        assert!(
+            cache.get(b"a.b.c", late, |_| true, false).is_none(),
+            "served when it may be past its TTL"
         );
     }
 
@@ -248,10 +287,17 @@ mod tests {
 
     #[test]
     fn the_hash_spreads_near_identical_tokens() {
+        // Short tokens (hashed whole) and real-sized ones (hashed by their last 32 bytes).
         let hashes: std::collections::HashSet<u64> = (0..10_000)
-            .map(|i| hash(format!("eyJhbGciOi.eyJzdWIiOi.sig{i}").as_bytes()))
+            .flat_map(|i| {
+                [
+                    format!("eyJhbGciOi.eyJzdWIiOi.sig{i}"),
+                    format!("eyJhbGciOi.eyJzdWIiOi.{}{i}", "s".repeat(40)),
+                ]
+            })
+            .map(|token| hash(token.as_bytes()))
             .collect();
-        assert_eq!(hashes.len(), 10_000);
+        assert_eq!(hashes.len(), 20_000);
         let shards: std::collections::HashSet<u64> = hashes.iter().map(|h| h >> 58).collect();
         assert!(shards.len() >= 16, "{}", shards.len());
     }

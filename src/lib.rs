@@ -61,6 +61,7 @@ mod auth;
 pub mod better_auth;
 mod cache;
 pub mod claims;
+mod clock;
 pub mod error;
 #[cfg(feature = "axum")]
 pub mod extract;

@@ -53,14 +53,20 @@ impl<'a> TokenHeader<'a> {
 
     /// The same header with the token's encoded payload, so that [`TokenHeader::unverified_issuer`] can
     /// read it (for tests and custom providers).
-    pub fn with_payload(self, payload: &'a str) -> Self {
-        self.with_payload_bytes(payload.as_bytes())
+    pub fn with_payload(mut self, payload: &'a str) -> Self {
+        self.payload = Some(Cow::Borrowed(payload.as_bytes()));
+        self
     }
 
-    /// The same, from the token's bytes: a cache hit has not checked them as UTF-8, and need not.
-    pub(crate) fn with_payload_bytes(mut self, payload: &'a [u8]) -> Self {
-        self.payload = Some(Cow::Borrowed(payload));
-        self
+    /// The header of a cached token, built in place on a hit: its payload bytes were checked when it
+    /// was verified, and need not be checked as UTF-8 again.
+    #[inline]
+    pub(crate) fn cached(alg: Algorithm, kid: Option<&'a str>, payload: &'a [u8]) -> Self {
+        Self {
+            alg,
+            kid: kid.map(Cow::Borrowed),
+            payload: Some(Cow::Borrowed(payload)),
+        }
     }
 
     pub(crate) fn from_parts(alg: Algorithm, kid: Option<Cow<'a, str>>, payload: &'a str) -> Self {

@@ -6,7 +6,6 @@
 
 use std::borrow::Cow;
 use std::str::FromStr;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -15,6 +14,7 @@ use jsonwebtoken::crypto::CryptoProvider;
 use serde::de::DeserializeOwned;
 
 use crate::claims::VerifiedHeader;
+use crate::clock::TimeBounds;
 use crate::error::{AuthError, ConfigError, InvalidToken};
 use crate::json::{self, JsonError, RawStr, Value};
 use crate::key::Key;
@@ -145,14 +145,7 @@ pub(crate) struct Window {
 
 /// The current time in whole seconds since the epoch.
 pub(crate) fn now() -> u64 {
-    unix_now().as_secs()
-}
-
-/// The current time since the epoch.
-pub(crate) fn unix_now() -> Duration {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default()
+    crate::clock::precise_now().as_secs()
 }
 
 /// Verifies tokens under one policy; the keys carry their backend state.
@@ -276,12 +269,13 @@ impl Verifier {
     }
 
     /// Whether a token verified earlier with this `window` is still within its `nbf`/`exp` (leeway
-    /// included) at `now`, exactly as verification would judge it.
-    pub(crate) fn still_valid(&self, window: &Window, now: u64) -> bool {
-        let (now, leeway) = (now as f64, self.policy.leeway as f64);
+    /// included) at any time `now` allows, as verification would judge it at that time.
+    pub(crate) fn still_valid(&self, window: &Window, now: TimeBounds) -> bool {
+        let leeway = self.policy.leeway as f64;
+        let (earliest, latest) = (now.earliest.as_secs() as f64, now.latest.as_secs() as f64);
         let expired =
-            self.policy.check_exp && window.expires.is_some_and(|exp| now >= exp + leeway);
-        let early = window.not_before.is_some_and(|nbf| nbf > now + leeway);
+            self.policy.check_exp && window.expires.is_some_and(|exp| latest >= exp + leeway);
+        let early = window.not_before.is_some_and(|nbf| nbf > earliest + leeway);
         !expired && !early
     }
 
@@ -543,6 +537,7 @@ fn string_claim<'p>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     #[test]
     fn media_types() {
@@ -551,5 +546,38 @@ mod tests {
         assert!(media_type_eq("Application/JWT", "JWT"));
         assert!(!media_type_eq("jwt+refresh", "JWT"));
         assert!(!media_type_eq("dpop+jwt", "at+jwt"));
+    }
+
+    #[test]
+    fn a_hit_judges_the_window_by_the_stricter_bound() {
+        let verifier = Verifier::new(Policy {
+            leeway: 5,
+            ..Policy::default()
+        })
+        .unwrap();
+        let at = |earliest: u64, latest: u64| TimeBounds {
+            earliest: Duration::from_secs(earliest),
+            latest: Duration::from_secs(latest),
+        };
+        let expires = Window {
+            not_before: None,
+            expires: Some(1_000.0),
+        };
+        assert!(verifier.still_valid(&expires, at(1_004, 1_004)));
+        assert!(!verifier.still_valid(&expires, at(1_005, 1_005)));
+        assert!(
+            !verifier.still_valid(&expires, at(1_004, 1_005)),
+            "served when it may have expired"
+        );
+        let not_yet = Window {
+            not_before: Some(1_000.0),
+            expires: None,
+        };
+        assert!(verifier.still_valid(&not_yet, at(995, 995)));
+        assert!(!verifier.still_valid(&not_yet, at(994, 994)));
+        assert!(
+            !verifier.still_valid(&not_yet, at(994, 995)),
+            "served when it may not be valid yet"
+        );
     }
 }

@@ -637,7 +637,7 @@ where
                 window,
                 payload: parsed.payload_range(),
             };
-            cache.insert(token, verified, crate::verify::unix_now());
+            cache.insert(token, verified, crate::clock::precise_now());
         }
         Ok(VerifiedParts {
             claims,
@@ -649,15 +649,14 @@ where
     /// verified it is still the one a lookup returns. The claims check runs again.
     fn cached_outcome(&self, token: &[u8]) -> Option<Outcome<C, P::Future>> {
         let cache = self.cache.as_ref()?;
-        let now = crate::verify::unix_now();
-        let hit = cache.get(token, now, self.verified_header)?;
-        if !self.verifier.still_valid(&hit.window, now.as_secs()) {
-            return None;
-        }
+        let now = cache.now();
+        let still_valid = |window: &_| self.verifier.still_valid(window, now);
+        let hit = cache.get(token, now, still_valid, self.verified_header)?;
         // For providers that route by issuer; the token is the one the entry was made from.
-        let payload = token.get(hit.payload.clone()).unwrap_or_default();
-        let header =
-            TokenHeader::new(hit.alg, hit.token_kid.as_deref()).with_payload_bytes(payload);
+        let payload = token
+            .get(hit.payload.start as usize..hit.payload.end as usize)
+            .unwrap_or_default();
+        let header = TokenHeader::cached(hit.alg, hit.token_kid.as_deref(), payload);
         let current = match self.provider.lookup(&header) {
             KeyLookup::Found(key) => key.fingerprint() == hit.fingerprint,
             KeyLookup::Shared(key) => key.fingerprint() == hit.fingerprint,
