@@ -3,7 +3,8 @@
 //! Only tokens that passed every check are inserted, so a client cannot fill the cache with garbage. An
 //! entry is keyed by the whole token (a fast hash of the signature's last bytes to find it, then a full
 //! comparison: a hash alone is never trusted) and served only while
-//! - the token is inside its `nbf`/`exp` window, leeway included, exactly as verification judges it;
+//! - the token is inside its `nbf`/`exp` window, leeway included, as verification judges it (a coarse
+//!   clock reading is taken at whichever end of its tick makes the check stricter);
 //! - the entry is younger than the cache TTL (on the wall clock, like the token's window, so that a hit
 //!   reads the clock once; see [`crate::clock`] for which clock, and how a coarse one is read
 //!   conservatively);

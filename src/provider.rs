@@ -169,6 +169,14 @@ pub trait KeyProvider: Send + Sync + 'static {
     fn routed_issuers(&self) -> Vec<String> {
         Vec::new()
     }
+
+    /// Whether this provider's keys are fixed for its whole life: a lookup with the same header always
+    /// returns the same key, or always refuses. The verified-token cache then serves a hit without looking
+    /// the key up again. Keep the default (`false`) for a provider whose keys can be removed or replaced,
+    /// or a hit would outlive the key that verified it.
+    fn keys_are_fixed(&self) -> bool {
+        false
+    }
 }
 
 /// Several issuers, each with its own keys: a token is routed by its (unverified) `iss` to that issuer's
@@ -252,6 +260,12 @@ impl<P: KeyProvider> KeyProvider for Issuers<P> {
             .map(|(issuer, _)| issuer.clone())
             .collect()
     }
+
+    fn keys_are_fixed(&self) -> bool {
+        self.issuers
+            .iter()
+            .all(|(_, provider)| provider.keys_are_fixed())
+    }
 }
 
 /// Keys fixed at start-up: secrets, PEM/DER/JWK keys, a JWK set read from a file.
@@ -291,6 +305,10 @@ impl KeyProvider for StaticKeys {
             Ok(key) => KeyLookup::Found(key),
             Err(reason) => KeyLookup::Refused(AuthError::InvalidToken(reason)),
         }
+    }
+
+    fn keys_are_fixed(&self) -> bool {
+        true
     }
 
     fn check(&self) -> Result<(), ConfigError> {

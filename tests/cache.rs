@@ -285,3 +285,64 @@ async fn shared_claims_are_not_copied_on_a_hit() {
     assert!(Arc::ptr_eq(&seen[1], &seen[2]));
     assert!(Arc::ptr_eq(&seen[0], &seen[1]));
 }
+
+/// A provider with one key that counts its lookups and says whether its keys are fixed.
+struct CountingKeys {
+    key: Key,
+    fixed: bool,
+    lookups: Arc<AtomicUsize>,
+}
+
+impl tower_jwt_auth::KeyProvider for CountingKeys {
+    type Future = std::future::Ready<Result<Arc<Key>, tower_jwt_auth::AuthError>>;
+
+    fn lookup<'a>(
+        &'a self,
+        _: &tower_jwt_auth::TokenHeader<'_>,
+    ) -> tower_jwt_auth::KeyLookup<'a, Self::Future> {
+        self.lookups.fetch_add(1, Ordering::SeqCst);
+        tower_jwt_auth::KeyLookup::Found(&self.key)
+    }
+
+    fn keys_are_fixed(&self) -> bool {
+        self.fixed
+    }
+}
+
+async fn three_requests<P: tower_jwt_auth::KeyProvider>(
+    layer: JwtAuthLayer<RegisteredClaims, P>,
+    token: &str,
+) {
+    for _ in 0..3 {
+        run(&layer, bearer(token)).await.assert_ok();
+    }
+}
+
+/// A provider whose keys may change is asked again on every hit; one whose keys are fixed is not, also
+/// when it is routed to by issuer.
+#[tokio::test]
+async fn a_hit_looks_the_key_up_again_unless_the_keys_are_fixed() {
+    let token = hs256(&claims());
+    for (fixed, by_issuer) in [(false, false), (true, false), (false, true), (true, true)] {
+        let lookups = Arc::new(AtomicUsize::new(0));
+        let keys = CountingKeys {
+            key: Key::hs256(SECRET).unwrap(),
+            fixed,
+            lookups: Arc::clone(&lookups),
+        };
+        let builder = JwtAuthLayer::<RegisteredClaims>::builder().audience(AUDIENCE);
+        if by_issuer {
+            let issuers = tower_jwt_auth::Issuers::new().issuer(ISSUER, keys);
+            three_requests(builder.provider(issuers).build().unwrap(), &token).await;
+        } else {
+            three_requests(
+                builder.provider(keys).issuer(ISSUER).build().unwrap(),
+                &token,
+            )
+            .await;
+        }
+        let expected = if fixed { 1 } else { 3 };
+        let seen = lookups.load(Ordering::SeqCst);
+        assert_eq!(seen, expected, "fixed: {fixed}, by issuer: {by_issuer}");
+    }
+}

@@ -9,7 +9,7 @@ use tower_layer::Layer;
 
 use super::JwtAuth;
 use super::future::Resume;
-use crate::cache::{TokenCache, Verified};
+use crate::cache::{Hit, TokenCache, Verified};
 use crate::claims::VerifiedHeader;
 use crate::error::{AuthError, ConfigError, InvalidToken};
 use crate::key::{Key, KeySet};
@@ -487,6 +487,7 @@ where
         }
         Ok(JwtAuthLayer {
             shared: Arc::new(Shared {
+                fixed_keys: self.provider.keys_are_fixed(),
                 provider: self.provider,
                 verifier: Verifier::new(policy)?,
                 sources,
@@ -503,6 +504,8 @@ where
 /// Everything the services of one layer share.
 pub(crate) struct Shared<C, P, H> {
     provider: P,
+    /// The provider's keys never change: a hit needs no second lookup.
+    fixed_keys: bool,
     verifier: Verifier,
     sources: Sources,
     pub(crate) handler: H,
@@ -646,24 +649,14 @@ where
     }
 
     /// A cached verification of this exact token, if it is still inside its time window and the key that
-    /// verified it is still the one a lookup returns. The claims check runs again.
+    /// verified it is still the one a lookup returns (asked only of providers whose keys can change). The
+    /// claims check runs again.
     fn cached_outcome(&self, token: &[u8]) -> Option<Outcome<C, P::Future>> {
         let cache = self.cache.as_ref()?;
         let now = cache.now();
         let still_valid = |window: &_| self.verifier.still_valid(window, now);
         let hit = cache.get(token, now, still_valid, self.verified_header)?;
-        // For providers that route by issuer; the token is the one the entry was made from.
-        let payload = token
-            .get(hit.payload.start as usize..hit.payload.end as usize)
-            .unwrap_or_default();
-        let header = TokenHeader::cached(hit.alg, hit.token_kid.as_deref(), payload);
-        let current = match self.provider.lookup(&header) {
-            KeyLookup::Found(key) => key.fingerprint() == hit.fingerprint,
-            KeyLookup::Shared(key) => key.fingerprint() == hit.fingerprint,
-            // Removed, replaced by a key being fetched, unavailable: verify from scratch.
-            _ => false,
-        };
-        if !current {
+        if !self.fixed_keys && !self.key_still_current(token, &hit) {
             return None;
         }
         Some(match &self.check {
@@ -675,6 +668,22 @@ where
                 header: hit.header,
             }),
         })
+    }
+
+    /// Whether a lookup for the cached token still returns the key that verified it (same material and
+    /// algorithm).
+    fn key_still_current(&self, token: &[u8], hit: &Hit<C>) -> bool {
+        // For providers that route by issuer; the token is the one the entry was made from.
+        let payload = token
+            .get(hit.payload.start as usize..hit.payload.end as usize)
+            .unwrap_or_default();
+        let header = TokenHeader::cached(hit.alg, hit.token_kid.as_deref(), payload);
+        match self.provider.lookup(&header) {
+            KeyLookup::Found(key) => key.fingerprint() == hit.fingerprint,
+            KeyLookup::Shared(key) => key.fingerprint() == hit.fingerprint,
+            // Removed, replaced by a key being fetched, unavailable: verify from scratch.
+            _ => false,
+        }
     }
 
     fn refuse<F>(&self, error: AuthError, kid: Option<&str>) -> Outcome<C, F> {
