@@ -106,8 +106,6 @@ fn parse_bearer(value: &[u8]) -> Extracted<'_> {
 
 const MALFORMED: Extracted<'static> = Extracted::Invalid(InvalidRequest::MalformedAuthorization);
 
-/// The token's bytes in a `Bearer` field, before the token's own syntax is checked; or what the field
-/// is when it holds no bearer token.
 /// `Bearer ` in any case, compared as one word: the ASCII case bit is set on the letters only.
 fn is_bearer_and_space(scheme: &[u8]) -> bool {
     let mut word = [0u8; 8];
@@ -115,6 +113,8 @@ fn is_bearer_and_space(scheme: &[u8]) -> bool {
     u64::from_le_bytes(word) | 0x0000_2020_2020_2020 == u64::from_le_bytes(*b"bearer \0")
 }
 
+/// The token's bytes in a `Bearer` field, before the token's own syntax is checked; or what the field
+/// is when it holds no bearer token.
 fn locate_bearer(value: &[u8]) -> Result<&[u8], Extracted<'_>> {
     // What clients send: `Bearer <token>`, one space, nothing around it.
     if let Some((scheme, token)) = value.split_at_checked(7)
