@@ -29,11 +29,13 @@ use crate::verify::Window;
 /// Bytes at the end of the token (in its signature) that are hashed.
 const HASHED_TAIL: usize = 32;
 
-/// Shards: enough that two cores (or sixteen) rarely meet on one lock.
+/// Shards: enough that two cores (or sixteen) rarely meet on one lock. A power of two, so that a hit
+/// picks its shard with a mask, not a division.
 const SHARDS: usize = 16;
+const _: () = assert!(SHARDS.is_power_of_two());
 
 pub(crate) struct TokenCache<C> {
-    shards: Box<[Mutex<Shard<C>>]>,
+    shards: Box<[Mutex<Shard<C>>; SHARDS]>,
     per_shard: usize,
     ttl: Duration,
     clock: HitClock,
@@ -53,14 +55,18 @@ struct Entry<C> {
     cached_until: Duration,
 }
 
-/// What a hit gives back: the claims (and the header, when asked) to insert, and what must still be
-/// checked.
+/// What a hit gives back: the claims (and the header, when asked) to insert, and what the key check
+/// needs (when asked).
 pub(crate) struct Hit<C> {
     pub(crate) claims: C,
-    pub(crate) alg: jsonwebtoken::Algorithm,
     pub(crate) header: Option<VerifiedHeader>,
-    /// The `kid` the token itself carried (not the key's), to look the key up again; shared so that a
-    /// hit does not allocate for it.
+    pub(crate) key: Option<KeyUsed>,
+}
+
+/// Enough to look the key up again and tell whether it is the one that verified the token.
+pub(crate) struct KeyUsed {
+    pub(crate) alg: jsonwebtoken::Algorithm,
+    /// The `kid` the token itself carried (not the key's); shared so that a hit does not allocate for it.
     pub(crate) token_kid: Option<Arc<str>>,
     pub(crate) fingerprint: u64,
     /// Where the token's payload is, so that a hit need not search for it.
@@ -82,9 +88,9 @@ impl<C: Clone> TokenCache<C> {
     /// for at most `ttl`.
     pub(crate) fn new(capacity: usize, ttl: Duration) -> Self {
         let per_shard = capacity.div_ceil(SHARDS).max(1);
-        let shards = (0..SHARDS)
-            .map(|_| Mutex::new(Shard::with_capacity_and_hasher(0, Default::default())))
-            .collect();
+        let shards = Box::new(std::array::from_fn(|_| {
+            Mutex::new(Shard::with_capacity_and_hasher(0, Default::default()))
+        }));
         Self {
             shards,
             per_shard,
@@ -99,15 +105,14 @@ impl<C: Clone> TokenCache<C> {
     }
 
     fn shard(&self, hash: u64) -> MutexGuard<'_, Shard<C>> {
-        // The high bits pick the shard; the map uses the whole hash.
-        let index = (hash >> 58) as usize % self.shards.len();
-        self.shards[index]
+        self.shards[shard_index(hash)]
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
     }
 
     /// The entry for `token`, if it is younger than the TTL at the latest time `now` allows and its
-    /// token's time window is still `valid`; its header only `with_header`.
+    /// token's time window is still `valid`; its header only `with_header`, what verified it only
+    /// `with_key`.
     #[inline]
     pub(crate) fn get(
         &self,
@@ -115,6 +120,7 @@ impl<C: Clone> TokenCache<C> {
         now: TimeBounds,
         valid: impl FnOnce(&Window) -> bool,
         with_header: bool,
+        with_key: bool,
     ) -> Option<Hit<C>> {
         let hash = hash(token);
         let shard = self.shard(hash);
@@ -127,11 +133,13 @@ impl<C: Clone> TokenCache<C> {
         }
         Some(Hit {
             claims: entry.claims.clone(),
-            alg: entry.header.alg(),
             header: with_header.then(|| entry.header.clone()),
-            token_kid: entry.token_kid.clone(),
-            fingerprint: entry.fingerprint,
-            payload: entry.payload.clone(),
+            key: with_key.then(|| KeyUsed {
+                alg: entry.header.alg(),
+                token_kid: entry.token_kid.clone(),
+                fingerprint: entry.fingerprint,
+                payload: entry.payload.clone(),
+            }),
         })
     }
 
@@ -173,33 +181,43 @@ impl<C: Clone> TokenCache<C> {
     }
 }
 
-/// A fast, word-at-a-time hash of the token's last bytes (in its signature). Not keyed: only verified
-/// tokens are inserted and a valid signature cannot be chosen, so its tail spreads entries as well as the
-/// whole token would, and a collision only costs a miss (the full token is compared).
-fn hash(bytes: &[u8]) -> u64 {
-    let mut hash = 0x243F_6A88_85A3_08D3 ^ bytes.len() as u64;
-    let tail = bytes.len().saturating_sub(HASHED_TAIL);
-    match <&[u8; HASHED_TAIL]>::try_from(&bytes[tail..]) {
-        // Every real token: a fixed-size block, hashed without a copy.
-        Ok(block) => {
-            for word in block.as_chunks::<8>().0 {
-                hash = mix(hash, u64::from_le_bytes(*word));
-            }
-        }
-        Err(_) => {
-            for piece in bytes.chunks(8) {
-                let mut word = [0u8; 8];
-                word[..piece.len()].copy_from_slice(piece);
-                hash = mix(hash, u64::from_le_bytes(word));
-            }
-        }
-    }
-    hash ^ (hash >> 32)
+/// The shard of a hash: middle bits, which the shard's map uses for neither its buckets (low bits) nor
+/// its control bytes (top bits).
+fn shard_index(hash: u64) -> usize {
+    (hash >> 32) as usize & (SHARDS - 1)
 }
 
-fn mix(hash: u64, word: u64) -> u64 {
-    const MULTIPLIER: u64 = 0x9E37_79B9_7F4A_7C15;
-    (hash ^ word).wrapping_mul(MULTIPLIER).rotate_left(29)
+/// A fast hash of the token's last bytes (in its signature). Not keyed: only verified tokens are inserted
+/// and a valid signature cannot be chosen, so its tail spreads entries as well as the whole token would,
+/// and a collision only costs a miss (the full token is compared).
+fn hash(bytes: &[u8]) -> u64 {
+    // Each has bytes outside base64url: no word of a valid token cancels one out.
+    const SEEDS: [u64; 4] = [
+        0x243F_6A88_85A3_08D3,
+        0x1319_8A2E_0370_7344,
+        0xA409_3822_299F_31D0,
+        0x082E_FA98_EC4E_6C89,
+    ];
+    let length = bytes.len() as u64;
+    let word = |w: &[u8; 8], seed: u64| u64::from_le_bytes(*w) ^ seed;
+    match bytes[bytes.len().saturating_sub(HASHED_TAIL)..].as_chunks::<8>() {
+        // Every real token: four words, hashed without a copy in two independent products.
+        ([a, b, c, d], []) => {
+            fold(word(a, SEEDS[0]), word(b, SEEDS[1] ^ length))
+                ^ fold(word(c, SEEDS[2]), word(d, SEEDS[3]))
+        }
+        _ => bytes.chunks(8).fold(SEEDS[0] ^ length, |hash, piece| {
+            let mut padded = [0u8; 8];
+            padded[..piece.len()].copy_from_slice(piece);
+            fold(hash, word(&padded, SEEDS[1]))
+        }),
+    }
+}
+
+/// The folded 128-bit product: each output bit depends on every input bit.
+fn fold(a: u64, b: u64) -> u64 {
+    let product = u128::from(a) * u128::from(b);
+    (product as u64) ^ (product >> 64) as u64
 }
 
 /// The map's keys are already hashes.
@@ -250,26 +268,21 @@ mod tests {
         let time = |millis| Duration::from_secs(1_700_000_000) + Duration::from_millis(millis);
         let at = |millis| TimeBounds::exact(time(millis));
         cache.insert("a.b.c", verified(&claims, &header), time(0));
-        assert_eq!(
-            cache.get(b"a.b.c", at(49), |_| true, false).unwrap().claims,
-            "claims"
-        );
-        assert!(cache.get(b"a.b.d", at(0), |_| true, false).is_none());
+        let get = |token: &[u8], now, valid: bool| cache.get(token, now, |_| valid, false, false);
+        assert_eq!(get(b"a.b.c", at(49), true).unwrap().claims, "claims");
+        assert!(get(b"a.b.d", at(0), true).is_none());
         assert!(
-            cache.get(b"a.b.c", at(1), |_| false, false).is_none(),
+            get(b"a.b.c", at(1), false).is_none(),
             "served outside its time window"
         );
-        assert!(cache.get(b"a.b.", at(0), |_| true, false).is_none());
-        assert!(
-            cache.get(b"a.b.c", at(50), |_| true, false).is_none(),
-            "served past its TTL"
-        );
+        assert!(get(b"a.b.", at(0), true).is_none());
+        assert!(get(b"a.b.c", at(50), true).is_none(), "served past its TTL");
         let late = TimeBounds {
             earliest: time(40),
             latest: time(50),
         };
         assert!(
-            cache.get(b"a.b.c", late, |_| true, false).is_none(),
+            get(b"a.b.c", late, true).is_none(),
             "served when it may be past its TTL"
         );
     }
@@ -288,19 +301,28 @@ mod tests {
 
     #[test]
     fn the_hash_spreads_near_identical_tokens() {
-        // Short tokens (hashed whole) and real-sized ones (hashed by their last 32 bytes).
+        // Short tokens (hashed whole) and real-sized ones (hashed by their last 32 bytes), differing in
+        // the first or the last word of that tail.
         let hashes: std::collections::HashSet<u64> = (0..10_000)
             .flat_map(|i| {
                 [
                     format!("eyJhbGciOi.eyJzdWIiOi.sig{i}"),
                     format!("eyJhbGciOi.eyJzdWIiOi.{}{i}", "s".repeat(40)),
+                    format!("eyJhbGciOi.eyJzdWIiOi.{i:08}{}", "s".repeat(24)),
                 ]
             })
             .map(|token| hash(token.as_bytes()))
             .collect();
-        assert_eq!(hashes.len(), 20_000);
-        let shards: std::collections::HashSet<u64> = hashes.iter().map(|h| h >> 58).collect();
-        assert!(shards.len() >= 16, "{}", shards.len());
+        assert_eq!(hashes.len(), 30_000);
+        let mut per_shard = [0usize; SHARDS];
+        for hash in &hashes {
+            per_shard[shard_index(*hash)] += 1;
+        }
+        let even = hashes.len() / SHARDS;
+        assert!(
+            per_shard.iter().all(|n| n.abs_diff(even) < even / 4),
+            "{per_shard:?}"
+        );
     }
 }
 

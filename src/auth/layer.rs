@@ -9,7 +9,7 @@ use tower_layer::Layer;
 
 use super::JwtAuth;
 use super::future::Resume;
-use crate::cache::{Hit, TokenCache, Verified};
+use crate::cache::{KeyUsed, TokenCache, Verified};
 use crate::claims::VerifiedHeader;
 use crate::error::{AuthError, ConfigError, InvalidToken};
 use crate::key::{Key, KeySet};
@@ -655,13 +655,29 @@ where
         let cache = self.cache.as_ref()?;
         let now = cache.now();
         let still_valid = |window: &_| self.verifier.still_valid(window, now);
-        let hit = cache.get(token, now, still_valid, self.verified_header)?;
-        if !self.fixed_keys && !self.key_still_current(token, &hit) {
+        let hit = cache.get(
+            token,
+            now,
+            still_valid,
+            self.verified_header,
+            !self.fixed_keys,
+        )?;
+        if let Some(used) = &hit.key
+            && !self.key_still_current(token, used)
+        {
             return None;
         }
         Some(match &self.check {
             Some(check) if !check(&hit.claims) => {
-                self.refuse(AuthError::InsufficientScope, hit.token_kid.as_deref())
+                // Rare: the kid for the log is read again rather than carried by every hit.
+                let parsed = std::str::from_utf8(token)
+                    .ok()
+                    .and_then(|token| self.verifier.parse(token).ok());
+                let header = parsed.as_ref().map(Parsed::header);
+                self.refuse(
+                    AuthError::InsufficientScope,
+                    header.as_ref().and_then(TokenHeader::kid),
+                )
             }
             _ => Outcome::Verified(VerifiedParts {
                 claims: hit.claims,
@@ -672,15 +688,15 @@ where
 
     /// Whether a lookup for the cached token still returns the key that verified it (same material and
     /// algorithm).
-    fn key_still_current(&self, token: &[u8], hit: &Hit<C>) -> bool {
+    fn key_still_current(&self, token: &[u8], used: &KeyUsed) -> bool {
         // For providers that route by issuer; the token is the one the entry was made from.
         let payload = token
-            .get(hit.payload.start as usize..hit.payload.end as usize)
+            .get(used.payload.start as usize..used.payload.end as usize)
             .unwrap_or_default();
-        let header = TokenHeader::cached(hit.alg, hit.token_kid.as_deref(), payload);
+        let header = TokenHeader::cached(used.alg, used.token_kid.as_deref(), payload);
         match self.provider.lookup(&header) {
-            KeyLookup::Found(key) => key.fingerprint() == hit.fingerprint,
-            KeyLookup::Shared(key) => key.fingerprint() == hit.fingerprint,
+            KeyLookup::Found(key) => key.fingerprint() == used.fingerprint,
+            KeyLookup::Shared(key) => key.fingerprint() == used.fingerprint,
             // Removed, replaced by a key being fetched, unavailable: verify from scratch.
             _ => false,
         }
