@@ -5,19 +5,19 @@
 
 use std::convert::Infallible;
 use std::future::Future;
-use std::marker::PhantomData;
 use std::pin::pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
-use http::{Request, Response};
+use http::{Request, Response, StatusCode};
 use http_body_util::{Empty, Full};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Validation};
+use serde::de::DeserializeOwned;
 use tower::{Layer, Service};
 use tower_jwt_auth::remote::RemoteJwks;
-use tower_jwt_auth::{JwtAuthLayer, Key, RegisteredClaims};
+use tower_jwt_auth::{JwtAuthLayer, Key, KeyProvider, RegisteredClaims};
 
 const SECRET: &[u8] = b"bench-secret-of-exactly-32-bytes";
 
@@ -63,22 +63,11 @@ fn token(alg: Algorithm, key: &EncodingKey) -> String {
     jsonwebtoken::encode(&header, &claims, key).unwrap()
 }
 
-/// The inner service does nothing but check that claims of type `C` arrived; the layer's future is
-/// ready on first poll with static keys.
-struct Noop<C = RegisteredClaims>(PhantomData<fn() -> C>);
-
-impl<C> Clone for Noop<C> {
-    fn clone(&self) -> Self {
-        Self(PhantomData)
-    }
-}
-
-fn noop<C>() -> Noop<C> {
-    Noop(PhantomData)
-}
-
-/// What the same requests cost without the layer: the call, and dropping the request and response.
-/// Subtracted from a hit to give the layer's own cost.
+/// The inner service: does nothing (the no-op service), so that every layer is timed around the
+/// same call. Timed without the layer too ('bare'): the call, and dropping the request and response, is
+/// subtracted from a hit to give the layer's own cost. That the claims arrive is checked outside the
+/// timed loops ([`assert_verifies`]), and every timed call checks the status.
+#[derive(Clone)]
 struct Bare;
 
 impl Service<Request<()>> for Bare {
@@ -96,19 +85,33 @@ impl Service<Request<()>> for Bare {
     }
 }
 
-impl<C: Send + Sync + 'static> Service<Request<()>> for Noop<C> {
-    type Response = Response<()>;
-    type Error = Infallible;
-    type Future = std::future::Ready<Result<Response<()>, Infallible>>;
+/// Sends `token` through `layer` (the same verifier and cache the timed service uses) to a service that
+/// checks that claims of type `C` arrived.
+fn assert_verifies<C, P>(layer: &JwtAuthLayer<C, P>, token: &str)
+where
+    C: DeserializeOwned + Clone + Send + Sync + 'static,
+    P: KeyProvider,
+{
+    let check = tower::service_fn(|request: Request<()>| {
+        assert!(request.extensions().get::<C>().is_some(), "no claims");
+        std::future::ready(Ok::<_, Infallible>(Response::new(())))
+    });
+    let response = poll_once(layer.layer(check).call(request_with(token))).unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+}
 
-    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        Poll::Ready(Ok(()))
-    }
+/// A timed call's response, checked: the request went through to the inner service.
+fn ok<B>(result: Result<Response<B>, Infallible>) -> Response<B> {
+    let response = result.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    response
+}
 
-    fn call(&mut self, request: Request<()>) -> Self::Future {
-        assert!(request.extensions().get::<C>().is_some());
-        std::future::ready(Ok(Response::new(())))
-    }
+/// A timed call's response, checked: the layer refused the request.
+fn refused<B>(result: Result<Response<B>, Infallible>) -> Response<B> {
+    let response = result.unwrap();
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    response
 }
 
 fn poll_once<F: Future>(future: F) -> F::Output {
@@ -236,24 +239,30 @@ fn bench(c: &mut Criterion) {
                 .issuer("https://issuer.example.com")
                 .audience("https://api.example.com")
         };
-        let mut uncached = builder()
-            .no_cache()
-            .build()
-            .unwrap()
-            .layer(noop::<RegisteredClaims>());
-        let mut cached = builder().build().unwrap().layer(noop::<RegisteredClaims>());
-        poll_once(cached.call(request_with(&token))).unwrap();
+        let uncached_layer = builder().no_cache().build().unwrap();
+        let cached_layer = builder().build().unwrap();
         // The same with `C = Arc<RegisteredClaims>`: a hit hands out a pointer, not a deep copy.
-        let mut shared = JwtAuthLayer::<Arc<RegisteredClaims>>::builder()
+        let shared_layer = JwtAuthLayer::<Arc<RegisteredClaims>>::builder()
             .key(key.clone())
             .issuer("https://issuer.example.com")
             .audience("https://api.example.com")
             .build()
-            .unwrap()
-            .layer(noop::<Arc<RegisteredClaims>>());
-        poll_once(shared.call(request_with(&token))).unwrap();
-        let mut remote = public_jwk(alg)
-            .map(|jwk| remote_layer(&runtime, jwk).layer(noop::<RegisteredClaims>()));
+            .unwrap();
+        let remote_layer = public_jwk(alg).map(|jwk| remote_layer(&runtime, jwk));
+        // Also fills the caches: the timed calls are hits.
+        let check_all = || {
+            assert_verifies(&uncached_layer, &token);
+            assert_verifies(&cached_layer, &token);
+            assert_verifies(&shared_layer, &token);
+            if let Some(layer) = &remote_layer {
+                assert_verifies(layer, &token);
+            }
+        };
+        check_all();
+        let mut uncached = uncached_layer.layer(Bare);
+        let mut cached = cached_layer.layer(Bare);
+        let mut shared = shared_layer.layer(Bare);
+        let mut remote = remote_layer.as_ref().map(|layer| layer.layer(Bare));
         let request = || request_with(&token);
 
         let mut group = c.benchmark_group(format!("{alg:?}"));
@@ -266,21 +275,21 @@ fn bench(c: &mut Criterion) {
         group.bench_function("layer: static key, cache off", |b| {
             b.iter_batched(
                 request,
-                |r| poll_once(uncached.call(r)).unwrap(),
+                |r| ok(poll_once(uncached.call(r))),
                 BatchSize::SmallInput,
             )
         });
         group.bench_function("layer: cache hit", |b| {
             b.iter_batched(
                 request,
-                |r| poll_once(cached.call(r)).unwrap(),
+                |r| ok(poll_once(cached.call(r))),
                 BatchSize::SmallInput,
             )
         });
         group.bench_function("layer: cache hit, Arc claims", |b| {
             b.iter_batched(
                 request,
-                |r| poll_once(shared.call(r)).unwrap(),
+                |r| ok(poll_once(shared.call(r))),
                 BatchSize::SmallInput,
             )
         });
@@ -288,7 +297,7 @@ fn bench(c: &mut Criterion) {
             group.bench_function("layer: key from a loaded remote JWK set, cache off", |b| {
                 b.iter_batched(
                     request,
-                    |r| poll_once(remote.call(r)).unwrap(),
+                    |r| ok(poll_once(remote.call(r))),
                     BatchSize::SmallInput,
                 )
             });
@@ -303,18 +312,15 @@ fn bench(c: &mut Criterion) {
             Timer::time(&mut floor, || {
                 jsonwebtoken::decode::<RegisteredClaims>(&token, &decoding, &validation).unwrap()
             });
-            Timer::time_each(&mut ours, batch(), |r| poll_once(uncached.call(r)).unwrap());
-            Timer::time_each(&mut hit, batch(), |r| poll_once(cached.call(r)).unwrap());
-            Timer::time_each(&mut hit_shared, batch(), |r| {
-                poll_once(shared.call(r)).unwrap()
-            });
-            Timer::time_each(&mut bare, batch(), |r| poll_once(Bare.call(r)).unwrap());
+            Timer::time_each(&mut ours, batch(), |r| ok(poll_once(uncached.call(r))));
+            Timer::time_each(&mut hit, batch(), |r| ok(poll_once(cached.call(r))));
+            Timer::time_each(&mut hit_shared, batch(), |r| ok(poll_once(shared.call(r))));
+            Timer::time_each(&mut bare, batch(), |r| ok(poll_once(Bare.call(r))));
             if let Some(remote) = remote.as_mut() {
-                Timer::time_each(&mut fetched, batch(), |r| {
-                    poll_once(remote.call(r)).unwrap()
-                });
+                Timer::time_each(&mut fetched, batch(), |r| ok(poll_once(remote.call(r))));
             }
         }
+        check_all();
         let (floor, ours, hit, hit_shared, fetched, bare): (
             Timer,
             Timer,
@@ -344,7 +350,7 @@ fn bench(c: &mut Criterion) {
         .audience("https://api.example.com")
         .build()
         .unwrap()
-        .layer(noop::<RegisteredClaims>());
+        .layer(Bare);
     let mut validation = Validation::new(Algorithm::HS256);
     validation.set_issuer(&["https://issuer.example.com"]);
     validation.set_audience(&["https://api.example.com"]);
@@ -355,21 +361,21 @@ fn bench(c: &mut Criterion) {
     group.bench_function("no token", |b| {
         b.iter_batched(
             no_token,
-            |r| poll_once(layer.call(r)).unwrap(),
+            |r| refused(poll_once(layer.call(r))),
             BatchSize::SmallInput,
         )
     });
     group.bench_function("garbage token", |b| {
         b.iter_batched(
             || request_with(garbage),
-            |r| poll_once(layer.call(r)).unwrap(),
+            |r| refused(poll_once(layer.call(r))),
             BatchSize::SmallInput,
         )
     });
     group.bench_function("bad signature", |b| {
         b.iter_batched(
             || request_with(&bad_signature),
-            |r| poll_once(layer.call(r)).unwrap(),
+            |r| refused(poll_once(layer.call(r))),
             BatchSize::SmallInput,
         )
     });
@@ -389,24 +395,24 @@ fn bench(c: &mut Criterion) {
         });
         let batch = |make: &dyn Fn() -> Request<()>| (0..BATCH).map(|_| make()).collect();
         Timer::time_each(&mut none, batch(&no_token), |r| {
-            poll_once(layer.call(r)).unwrap()
+            refused(poll_once(layer.call(r)))
         });
         Timer::time_each(&mut junk, batch(&|| request_with(garbage)), |r| {
-            poll_once(layer.call(r)).unwrap()
+            refused(poll_once(layer.call(r)))
         });
         Timer::time_each(&mut forged, batch(&|| request_with(&bad_signature)), |r| {
-            poll_once(layer.call(r)).unwrap()
+            refused(poll_once(layer.call(r)))
         });
         Timer::time_each(
             &mut handed_over,
             batch(&|| request_with(&valid)),
             |mut r| {
                 r.extensions_mut().insert(Arc::clone(&shared_claims));
-                poll_once(Bare.call(r)).unwrap()
+                ok(poll_once(Bare.call(r)))
             },
         );
         Timer::time_each(&mut plain, batch(&|| request_with(&valid)), |r| {
-            poll_once(Bare.call(r)).unwrap()
+            ok(poll_once(Bare.call(r)))
         });
     }
     let (floor, none, junk, forged): (Timer, Timer, Timer, Timer) = (floor, none, junk, forged);
