@@ -4,6 +4,7 @@
 mod common;
 
 use std::io::Write;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use common::*;
@@ -35,8 +36,8 @@ impl Captured {
     }
 }
 
-#[test]
-fn one_debug_event_per_refusal_with_reason_and_kid_never_the_token() {
+/// Runs `requests` with a debug-level subscriber that writes into the returned capture.
+fn capture_events(requests: impl std::future::Future<Output = ()>) -> Captured {
     let captured = Captured::default();
     let writer = captured.clone();
     let subscriber = tracing_subscriber::fmt()
@@ -47,7 +48,12 @@ fn one_debug_event_per_refusal_with_reason_and_kid_never_the_token() {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .build()
         .unwrap();
+    tracing::subscriber::with_default(subscriber, || runtime.block_on(requests));
+    captured
+}
 
+#[test]
+fn one_debug_event_per_refusal_with_reason_and_kid_never_the_token() {
     let layer = JwtAuthLayer::<RegisteredClaims>::builder()
         .key(Key::hs256(SECRET).unwrap().with_kid("k1"))
         .audience(AUDIENCE)
@@ -59,14 +65,12 @@ fn one_debug_event_per_refusal_with_reason_and_kid_never_the_token() {
     let unknown_kid = token(Algorithm::HS256, &claims(), Some("no-such-key"));
     let valid = token(Algorithm::HS256, &claims(), Some("k1"));
 
-    tracing::subscriber::with_default(subscriber, || {
-        runtime.block_on(async {
-            run(&layer, bearer(&expired)).await.assert_invalid_token();
-            run(&layer, bearer(&unknown_kid))
-                .await
-                .assert_invalid_token();
-            run(&layer, bearer(&valid)).await.assert_ok();
-        });
+    let captured = capture_events(async {
+        run(&layer, bearer(&expired)).await.assert_invalid_token();
+        run(&layer, bearer(&unknown_kid))
+            .await
+            .assert_invalid_token();
+        run(&layer, bearer(&valid)).await.assert_ok();
     });
 
     let lines = captured.lines();
@@ -99,4 +103,36 @@ fn one_debug_event_per_refusal_with_reason_and_kid_never_the_token() {
             );
         }
     }
+}
+
+#[test]
+fn a_claims_check_that_fails_on_a_cache_hit_logs_the_kid() {
+    // Passes while the token is verified (and cached), fails on the hit that follows.
+    let revoked = Arc::new(AtomicBool::new(false));
+    let layer = JwtAuthLayer::<RegisteredClaims>::builder()
+        .key(Key::hs256(SECRET).unwrap().with_kid("k1"))
+        .audience(AUDIENCE)
+        .check_claims({
+            let revoked = revoked.clone();
+            move |_| !revoked.load(Ordering::SeqCst)
+        })
+        .build()
+        .unwrap();
+    let valid = token(Algorithm::HS256, &claims(), Some("k1"));
+
+    let captured = capture_events(async {
+        run(&layer, bearer(&valid)).await.assert_ok();
+        revoked.store(true, Ordering::SeqCst);
+        run(&layer, bearer(&valid))
+            .await
+            .assert_refused(403, Some("insufficient_scope"));
+    });
+
+    let lines = captured.lines();
+    assert_eq!(lines.len(), 1, "{lines:#?}");
+    assert!(
+        lines[0].contains("JWT refused") && lines[0].contains(r#"kid=Some("k1")"#),
+        "{}",
+        lines[0]
+    );
 }
