@@ -63,8 +63,7 @@ fn token(alg: Algorithm, key: &EncodingKey) -> String {
     jsonwebtoken::encode(&header, &claims, key).unwrap()
 }
 
-/// The inner service: does nothing (the no-op service), so that every layer is timed around the
-/// same call. Timed without the layer too ('bare'): the call, and dropping the request and response, is
+/// The inner service: does nothing, so that every layer is timed around the same call. Timed without the layer too ('bare'): the call, and dropping the request and response, is
 /// subtracted from a hit to give the layer's own cost. That the claims arrive is checked outside the
 /// timed loops ([`assert_verifies`]), and every timed call checks the status.
 #[derive(Clone)]
